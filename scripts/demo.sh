@@ -1,0 +1,49 @@
+#!/bin/sh
+# The main job end to end on the embedded defaults: validate the shipped library,
+# open a plan for each example case, record what its story tells, and evaluate
+# each plan as of the case's date. Uses a fresh SQLite file in .demo/.
+set -eu
+
+SVCPLAN=${SVCPLAN:-svcplan}
+DB=.demo/svcplan.db
+mkdir -p .demo
+rm -f "$DB" "$DB-wal" "$DB-shm"
+export SVCPLAN_DB="$DB"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Validate the template library (templates/ and rules/)"
+"$SVCPLAN" validate templates rules
+
+# case file | template | progress file | as-of date
+for entry in \
+    "foster-care-whitlock|foster-care-case-plan|2027-04-02" \
+    "employment-reyes|wioa-individual-employment-plan|2027-09-15" \
+    "home-care-nakamura|hcbs-person-centred-plan|2027-04-26"
+do
+    name=${entry%%|*}; rest=${entry#*|}
+    template=${rest%%|*}; as_of=${rest#*|}
+
+    step "Open a $template plan for examples/cases/$name.yaml"
+    opened=$("$SVCPLAN" --today "$as_of" plan new --template "$template" --case "examples/cases/$name.yaml")
+    echo "$opened"
+    plan=$(echo "$opened" | sed -n 's/^opened plan \([0-9]*\):.*/\1/p')
+
+    step "Record the story's progress (examples/progress/$name.yaml)"
+    "$SVCPLAN" --today "$as_of" plan apply "$plan" "examples/progress/$name.yaml"
+
+    if [ "$name" = foster-care-whitlock ]; then
+        step "Try to add Evelyn Whitlock, a prospect, to the plan (must be rejected)"
+        if "$SVCPLAN" --today "$as_of" participant add "$plan" P-5; then
+            echo "demo: a prospect was added to the plan; the membership rules did not hold" >&2
+            exit 1
+        fi
+        step "Make Hao Lin responsible for the school enrolment item"
+        "$SVCPLAN" --today "$as_of" item assign "$plan" school-enrolment --responsibility U-hlin --as U-tbaker
+    fi
+
+    step "Evaluate plan $plan as of $as_of"
+    "$SVCPLAN" evaluate "$plan" --as-of "$as_of"
+done
+
+step "Done: the plans are in $DB; try '$SVCPLAN --db $DB plan show 1'"
