@@ -224,7 +224,9 @@ def _item_attribute(plan: Plan, change: Change, today: date) -> PlanItem:
         raise _reject(change, "attributes-not-declared",
                       f"item.attribute: item type {item.item_type!r} declares no extra attributes", name)
     attributes = {**item.attributes, name: change.values.get("value")}
-    errors = sorted(Draft202012Validator(item.attributes_schema).iter_errors(attributes), key=str)
+    # Attributes are set one at a time, so a required one may still be missing.
+    partial = {key: value for key, value in item.attributes_schema.items() if key != "required"}
+    errors = sorted(Draft202012Validator(partial).iter_errors(attributes), key=str)
     if errors:
         raise _reject(change, "invalid-attribute", f"item.attribute: {errors[0].message}", change.values.get("value"),
                       f"item type {item.item_type!r} defines which attributes and values are valid")
