@@ -381,10 +381,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("svcplan: interrupted; the last change was not stored\n")
         return 130
-    except Exception:  # noqa: BLE001 - the one place that turns a bug into a message
-        sys.stderr.write("svcplan: internal error; this is a bug in svcplan, please report it with the details below\n")
+    except Exception as error:  # noqa: BLE001 - the one place that turns a bug into a message
+        sys.stderr.write(f"svcplan: internal error ({type(error).__name__}: {error}); this is a bug in svcplan. "
+                         "Nothing was changed by the failed command. Please report it with the command you ran.\n")
         sys.stderr.write(traceback.format_exc() if os.environ.get("SVCPLAN_DEBUG") else
-                         "(set SVCPLAN_DEBUG=1 to print the details)\n")
+                         "Set SVCPLAN_DEBUG=1 to print the details.\n")
         return EXIT_BUG
 
 

@@ -89,8 +89,8 @@ def template_reference(text: str) -> tuple[str, int | None]:
         return template_id, None
     if not version.isdigit():
         raise SvcplanError.single(Location("command line (--template)"), "invalid-template-version",
-                                  f"{text!r}: the version after @ must be a whole number", text,
-                                  "write the template as ID or ID@VERSION, e.g. foster-care-case-plan@1")
+                                  f"{text!r}: the version after @ must be a whole number", value=text,
+                                  hint="write the template as ID or ID@VERSION, e.g. foster-care-case-plan@1")
     return template_id, int(version)
 
 
