@@ -37,15 +37,13 @@ def default_library_paths() -> list[Path]:
     """Return the library folders used when none are given.
 
     The current folder's templates/ and rules/ when it has them (an
-    administrator's template repository), else those beside the package source.
+    administrator's template repository), else the library shipped with svcplan.
     """
     here = Path.cwd()
     if (here / "templates").is_dir() or (here / "rules").is_dir():
         return [p for p in (here / "templates", here / "rules") if p.is_dir()]
-    # NOTE: an installed wheel does not contain the shipped templates; pass
-    # --library, or run from a checkout of the repository.
-    source = Path(__file__).resolve().parent.parent
-    return [p for p in (source / "templates", source / "rules") if p.is_dir()]
+    shipped = Path(__file__).resolve().parent / "library"
+    return [p for p in (shipped / "templates", shipped / "rules") if p.is_dir()]
 
 
 @dataclass

@@ -85,3 +85,12 @@ def test_schema_prints_json(tmp_path):
 
     result = run(tmp_path, "schema", "plan-template")
     assert json.loads(result.stdout)["title"] == "svcplan plan template"
+
+
+def test_shipped_library_found_from_any_folder(tmp_path):
+    env = {**os.environ, "SVCPLAN_DB": str(tmp_path / "plans.db")}
+    result = subprocess.run([SVCPLAN, "template", "list"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "foster-care-case-plan@1" in result.stdout
+    assert "hcbs-person-centred-plan@1" in result.stdout
