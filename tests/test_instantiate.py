@@ -126,3 +126,64 @@ def test_plan_round_trips_through_json(library):
     from svcplan.plan import Plan
 
     assert Plan.from_dict(plan.to_dict()).to_dict() == plan.to_dict()
+
+
+EVERY = Path(__file__).parent / "data" / "cases" / "every-template.yaml"
+
+
+def test_every_shipped_template_instantiates(library):
+    case = load_case(EVERY)
+    for template_id, versions in library.templates.items():
+        for template in versions.values():
+            optional = frozenset(i.id for i in template.all_items() if i.optional)
+            made = instantiate(template, case, PlanOptions(include=optional))
+            assert made.plan.items, template_id
+            assert made.plan.template_hash == template.content_hash
+            for item in made.plan.items:
+                if item.expected_start and item.expected_end:
+                    assert item.expected_start <= item.expected_end, (template_id, item.id)
+
+
+def test_unicode_names_render(library):
+    plan = instantiate(library.template("foster-care-case-plan"), load_case(EVERY)).plan
+    assert plan.item("parenting-classes-mother").name == "Parenting classes for Mónica Ñúñez-Łukasiewicz"
+
+
+def write_template(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "plan.yaml").write_text(
+        "svcplan: 1\nkind: plan-template\nid: t\nversion: 1\nname: T\nservice_plan_type: Test\n"
+        "goal: {name: Goal}\n" + body
+    )
+    return folder
+
+
+def test_repeated_items_and_business_days(tmp_path):
+    folder = write_template(tmp_path, """\
+day_counting: business
+sub_goals:
+  - id: s
+    category: meet-a-need
+    name: S
+    items:
+      - id: visit
+        type: medical-exam
+        start: {days: 5}
+        duration: {days: 3}
+        repeat: {every: {months: 1}, count: 3}
+""")
+    library = load_library([ROOT / "templates" / "item-types", folder])
+    assert [str(p) for p in library.errors] == []
+    case = load_case(EVERY)
+
+    plan = instantiate(library.template("t"), case).plan
+
+    # The plan starts on Friday 2027-01-29; five business days later is Friday 2027-02-05.
+    assert [i.id for i in plan.items] == ["visit-1", "visit-2", "visit-3"]
+    assert plan.item("visit-1").expected_start == date(2027, 2, 5)
+    assert plan.item("visit-1").expected_end == date(2027, 2, 9)
+    # One month on, the anchor is Monday 2027-03-01: five business days later is Monday 2027-03-08.
+    assert plan.item("visit-2").expected_start == date(2027, 3, 8)
+    assert plan.item("visit-3").expected_start == date(2027, 4, 5)
+    assert plan.item("visit-2").name == "Medical examination (2 of 3)"
