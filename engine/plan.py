@@ -35,6 +35,17 @@ class MemberRole:
     PLAN_PARTICIPANTS = (PRIMARY, PARTICIPANT)
 
 
+class Approval:
+    """The approval states of a plan item; only an approved item can start."""
+
+    UNAPPROVED = "unapproved"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+
+    ALL = (UNAPPROVED, SUBMITTED, APPROVED)
+    AWAITING = (UNAPPROVED, SUBMITTED)
+
+
 class Outcome:
     ATTAINED = "attained"
     NOT_ATTAINED = "not-attained"
@@ -65,6 +76,76 @@ class Delivery:
 
     def to_dict(self) -> dict[str, Any]:
         return {"on": self.on.isoformat(), "units": self.units}
+
+
+@dataclass
+class UnitsAuthorisation:
+    """One change of an item's authorised units: who made it, when, from what to what."""
+
+    on: date
+    actor: str
+    previous: UnitAllowance | None
+    units: UnitAllowance
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"on": self.on.isoformat(), "actor": self.actor,
+                "previous": self.previous.to_dict() if self.previous else None,
+                "units": self.units.to_dict(), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "UnitsAuthorisation":
+        return cls(date.fromisoformat(data["on"]), data["actor"],
+                   UnitAllowance.from_dict(data["previous"]) if data.get("previous") else None,
+                   UnitAllowance.from_dict(data["units"]), data.get("reason"))
+
+
+@dataclass
+class Extension:
+    """One extension of a milestone's expected end, kept so that the original deadline stays known."""
+
+    on: date
+    actor: str
+    previous_end: date | None
+    new_end: date
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"on": self.on.isoformat(), "actor": self.actor, "previous_end": _iso(self.previous_end),
+                "new_end": self.new_end.isoformat(), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Extension":
+        return cls(date.fromisoformat(data["on"]), data["actor"], _date(data.get("previous_end")),
+                   date.fromisoformat(data["new_end"]), data.get("reason"))
+
+
+class AgreementStatus:
+    ISSUED = "issued"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Agreement:
+    """The contract a client is asked to sign; `number` counts from 1 within the plan."""
+
+    number: int
+    status: str
+    issued_on: date
+    issued_by: str
+    decided_on: date | None = None
+    decided_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "status": self.status, "issued_on": self.issued_on.isoformat(),
+                "issued_by": self.issued_by, "decided_on": _iso(self.decided_on), "decided_by": self.decided_by}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Agreement":
+        return cls(data["number"], data["status"], date.fromisoformat(data["issued_on"]), data["issued_by"],
+                   _date(data.get("decided_on")), data.get("decided_by"))
 
 
 @dataclass
@@ -125,13 +206,23 @@ class PlanItem:
     attributes_schema: Mapping[str, Any] | None = None
     approval_required: bool = False
     guidance_url: str | None = None
+    approval: str | None = None
+    """One of `Approval.ALL`; when not given, unapproved if the item type requires approval, else approved."""
+    authorisations: list[UnitsAuthorisation] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.approval is None:
+            self.approval = Approval.UNAPPROVED if self.approval_required else Approval.APPROVED
 
     @property
     def status(self) -> str:
+        """The item's lifecycle state: unapproved, submitted, not-started, in-progress or completed."""
         if self.actual_end:
             return "completed"
         if self.actual_start:
             return "in-progress"
+        if self.approval != Approval.APPROVED:
+            return str(self.approval)
         return "not-started"
 
     def authorised_total(self) -> float | None:
@@ -178,6 +269,8 @@ class PlanItem:
             "attributes_schema": self.attributes_schema,
             "approval_required": self.approval_required,
             "guidance_url": self.guidance_url,
+            "approval": self.approval,
+            "authorisations": [authorisation.to_dict() for authorisation in self.authorisations],
         }
 
     @classmethod
@@ -215,6 +308,10 @@ class PlanItem:
             attributes_schema=data.get("attributes_schema"),
             approval_required=data.get("approval_required", False),
             guidance_url=data.get("guidance_url"),
+            # Documents written before item approval was modelled recorded progress
+            # without it, so their items read as approved.
+            approval=data.get("approval", Approval.APPROVED),
+            authorisations=[UnitsAuthorisation.from_dict(a) for a in data.get("authorisations", [])],
         )
 
 
@@ -234,6 +331,8 @@ class Milestone:
     waived: bool = False
     extendable: bool = True
     waiver_needs_approval: bool = False
+    extensions: list[Extension] = field(default_factory=list)
+    """Every extension of the expected end, oldest first; the last one's new end is in force."""
 
     @property
     def status(self) -> str:
@@ -261,6 +360,7 @@ class Milestone:
             "waived": self.waived,
             "extendable": self.extendable,
             "waiver_needs_approval": self.waiver_needs_approval,
+            "extensions": [extension.to_dict() for extension in self.extensions],
         }
 
     @classmethod
@@ -280,6 +380,7 @@ class Milestone:
             waived=data.get("waived", False),
             extendable=data.get("extendable", True),
             waiver_needs_approval=data.get("waiver_needs_approval", False),
+            extensions=[Extension.from_dict(e) for e in data.get("extensions", [])],
         )
 
 
@@ -307,6 +408,8 @@ class Plan:
     status: str = "open"
     id: int | None = None
     version: int = 0
+    agreements: list[Agreement] = field(default_factory=list)
+    """Every agreement issued for the plan, oldest first."""
 
     # --- look-ups ---------------------------------------------------------
 
@@ -325,6 +428,10 @@ class Plan:
 
     def case_participant(self, person_id: str) -> Mapping[str, Any] | None:
         return next((p for p in self.case.get("participants", []) if p["id"] == person_id), None)
+
+    def outstanding_agreement(self) -> Agreement | None:
+        """Return the agreement issued and not yet accepted, rejected or cancelled, if any."""
+        return next((a for a in self.agreements if a.status == AgreementStatus.ISSUED), None)
 
     def user(self, user_id: str) -> Mapping[str, Any] | None:
         return next((u for u in self.case.get("users", []) if u["id"] == user_id), None)
@@ -359,6 +466,7 @@ class Plan:
             "sub_goals": [sub_goal.to_dict() for sub_goal in self.sub_goals],
             "items": [item.to_dict() for item in self.items],
             "milestones": [milestone.to_dict() for milestone in self.milestones],
+            "agreements": [agreement.to_dict() for agreement in self.agreements],
         }
 
     @classmethod
@@ -386,4 +494,5 @@ class Plan:
             sub_goals=[SubGoal(**s) for s in data["sub_goals"]],
             items=[PlanItem.from_dict(i, source) for i in data["items"]],
             milestones=[Milestone.from_dict(m, source) for m in data["milestones"]],
+            agreements=[Agreement.from_dict(a) for a in data.get("agreements", [])],
         )

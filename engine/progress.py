@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 
 from .dates import parse_date
 from .errors import Location, Problem, RejectedChange
-from .model import ItemKind
+from .model import ItemKind, ItemType
 from .plan import Delivery, Member, MemberRole, Milestone, Outcome, Plan, PlanItem
 from .schedule import resolve_dates
 
@@ -37,10 +37,12 @@ class Change:
     action: str
     values: Mapping[str, Any]
     location: Location = field(default_factory=lambda: Location("command line"))
+    actor: str | None = None
+    """The user making this change when it is not the one making the whole request (a progress file's `as:`)."""
 
     @property
     def target(self) -> str:
-        for key in ("item", "milestone", "person"):
+        for key in ("item", "milestone", "person", "sub_goal", "group", "agreement"):
             if key in self.values:
                 return f"{key}:{self.values[key]}"
         return "plan"
@@ -54,6 +56,22 @@ class Applied:
     target: str
     before: Mapping[str, Any]
     after: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ChangeContext:
+    """The inputs a change is checked against besides the plan: today's date, the acting user, the item types."""
+
+    today: date
+    actor: str | None = None
+    item_types: Mapping[str, ItemType] | None = None
+
+
+def all_actions() -> tuple[str, ...]:
+    """Return every action `apply_change` carries out: progress, lifecycle and editing actions."""
+    from . import editing, lifecycle
+
+    return (*ACTIONS, *lifecycle.HANDLERS, *editing.HANDLERS)
 
 
 def _reject(change: Change, code: str, message: str, value: object = None, hint: str = "") -> RejectedChange:
@@ -316,20 +334,37 @@ _HANDLERS: dict[str, Callable[[Plan, Change, date], PlanItem | Milestone | Plan]
 }
 
 
-def apply_change(plan: Plan, change: Change, *, today: date | None = None) -> tuple[Plan, Applied]:
+def apply_change(
+    plan: Plan, change: Change, *, today: date | None = None, actor: str | None = None,
+    item_types: Mapping[str, ItemType] | None = None,
+) -> tuple[Plan, Applied]:
     """Return a copy of `plan` with `change` applied, and what changed.
 
     The given plan is never modified, so a rejected change leaves nothing behind.
-    `today` bounds actual dates, which may not lie in the future.
+    `today` bounds actual dates, which may not lie in the future. The acting user
+    is `change.actor`, else `actor`, and `permissions.check_change` decides what
+    it may do. `item_types` (the library's) are needed to add an item of a library type.
     """
+    # Imported here because these modules build on the definitions above.
+    from . import editing, lifecycle, permissions
+
     if plan.status == "closed":
         raise _reject(change, "plan-closed", f"{change.action}: plan {plan.id} is closed and changes no more")
     handler = _HANDLERS.get(change.action)
-    if handler is None:
+    other = lifecycle.HANDLERS.get(change.action) or editing.HANDLERS.get(change.action)
+    if handler is None and other is None:
         raise _reject(change, "unknown-action", f"unknown change {change.action!r}", change.action,
-                      f"use one of: {', '.join(ACTIONS)}")
+                      f"use one of: {', '.join(all_actions())}")
     today = today or date.today()
+    context = ChangeContext(today, change.actor or actor, item_types)
+    permissions.check_change(plan, change.action, change.values, context.actor, change.location)
+    lifecycle.check_guarded(plan, change)
     changed = copy.deepcopy(plan)
+    if other is not None:
+        applied = other(changed, change, context)
+        resolve_dates(changed)
+        return changed, applied
+    assert handler is not None
     target = handler(changed, change, today)
     before_target = plan if isinstance(target, Plan) else (
         plan.item(target.id) if isinstance(target, PlanItem) else plan.milestone(target.id))

@@ -71,6 +71,9 @@ def resolve_dates(plan: Plan) -> None:
             if element.schedule is None:
                 continue
             start, end = expected_dates(plan, element.schedule)
+            if isinstance(element, Milestone) and element.extensions:
+                # An extension replaces the scheduled end; its history is in `extensions`.
+                end = element.extensions[-1].new_end
             if (start, end) != (element.expected_start, element.expected_end):
                 element.expected_start, element.expected_end = start, end
                 changed = True

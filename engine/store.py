@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,10 @@ class PlanSummary:
     version: int
     updated_at: datetime
     updated_by: str
+    cloned_from: int | None = None
+    """The id of the plan this one was cloned from, or None for the first plan of a series."""
+    series_version: int = 1
+    """The plan's place in its series: 1 for an original plan, one more for each clone."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,49 @@ class Event:
     target: str
     before: Mapping[str, Any]
     after: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A named snapshot of a plan as it was at one version; `taken_at` is in UTC.
+
+    `automatic` is true for a baseline that svcplan took itself (on submission or
+    approval), false for one a user asked for.
+    """
+
+    plan_id: int
+    name: str
+    plan_version: int
+    automatic: bool
+    taken_at: datetime
+    taken_by: str
+    document: Mapping[str, Any]
+
+    def plan(self) -> Plan:
+        """Return the plan as the baseline recorded it."""
+        return Plan.from_dict({**self.document, "id": self.plan_id, "version": self.plan_version})
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """Everything a store keeps about one plan: the plan, its row's metadata, its events and baselines.
+
+    `plan` is the JSON form of `Plan` with its id and version. This is what an
+    export carries and what an import writes back unchanged.
+    """
+
+    plan: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    cloned_from: int | None
+    series_version: int
+    events: tuple[Event, ...]
+    baselines: tuple[Baseline, ...]
+
+    @property
+    def plan_id(self) -> int:
+        return int(self.plan["id"])
 
 
 @dataclass(frozen=True)
@@ -270,17 +318,9 @@ class Store(ABC):
         _check_actor(actor)
         opened = _opened_event(plan)
         rows = _event_rows([opened] if applied is None else [opened, applied])
-        document = _document_json(plan)
         now = _now()
         with self._write() as cursor:
-            cursor.execute(self._sql(
-                "INSERT INTO plans (template_id, template_version, template_hash, case_reference, status, version,"
-                " document, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id"),
-                (plan.template_id, plan.template_version, plan.template_hash, plan.case.get("reference"),
-                 plan.status, document, self._time_parameter(now), self._time_parameter(now), actor))
-            # NOTE: on PostgreSQL a rolled-back create still uses up its identity value, so
-            # ids increase but may have gaps there. SQLite rolls its counter back too.
-            plan_id = int(cursor.fetchone()[0])
+            plan_id = self._insert_plan(cursor, plan, actor, now)
             self._insert_events(cursor, plan_id, 1, rows, actor, now)
         log.info("%s created plan %d from template %s v%d in %s", actor, plan_id, plan.template_id,
                  plan.template_version, self.label)
@@ -339,10 +379,11 @@ class Store(ABC):
         """Return a summary of every stored plan, by id."""
         with self._read() as cursor:
             cursor.execute("SELECT id, template_id, template_version, case_reference, status, version,"
-                           " updated_at, updated_by FROM plans ORDER BY id")
+                           " updated_at, updated_by, cloned_from, series_version FROM plans ORDER BY id")
             rows = cursor.fetchall()
         return [PlanSummary(int(row[0]), row[1], int(row[2]), row[3], row[4], int(row[5]),
-                            self._time_value(row[6]), row[7]) for row in rows]
+                            self._time_value(row[6]), row[7], None if row[8] is None else int(row[8]), int(row[9]))
+                for row in rows]
 
     def history(self, plan_id: int) -> list[Event]:
         """Return every event of a plan in the order it was recorded; raise `unknown-plan` when absent."""
@@ -356,6 +397,170 @@ class Store(ABC):
                     raise self._unknown_plan(plan_id)
         return [Event(int(row[0]), self._time_value(row[1]), row[2], row[3], row[4],
                       self._json_value(row[5]), self._json_value(row[6])) for row in rows]
+
+    # --- baselines, clones, export and import -------------------------------
+
+    def add_baseline(self, plan: Plan, name: str, *, actor: str, automatic: bool = False) -> Baseline:
+        """Store a baseline of `plan` under `name`, with the event `plan.baseline-taken`.
+
+        `plan` must be the stored plan at its current version, so that the baseline
+        shows a state the store really had; otherwise this raises `concurrent-change`.
+        A name is unique within a plan: a second manual baseline with a taken name is
+        rejected (`baseline-exists`), while an automatic one gets the first free name
+        of `NAME-2`, `NAME-3`, ... so that a plan submitted twice keeps both snapshots.
+        Taking a baseline does not change the plan's version.
+        """
+        if plan.id is None:
+            raise ValueError("the plan has no id yet; store it with create_plan before taking a baseline")
+        _check_actor(actor)
+        name = name.strip() if isinstance(name, str) else ""
+        if not name:
+            raise SvcplanError.single(Location(f"plan {plan.id}"), "invalid-baseline-name",
+                                      "a baseline needs a name", hint="give a name such as 'before-review'")
+        document = _document_json(plan)
+        now = _now()
+        with self._write() as cursor:
+            version = self._lock_plan(cursor, plan.id)
+            if version != plan.version:
+                raise self._conflict(cursor, plan.id, plan.version)
+            cursor.execute(self._sql("SELECT name FROM baselines WHERE plan_id = ?"), (plan.id,))
+            taken = {row[0] for row in cursor.fetchall()}
+            chosen = name
+            if chosen in taken:
+                if not automatic:
+                    raise SvcplanError.single(
+                        Location(f"plan {plan.id}"), "baseline-exists",
+                        f"plan {plan.id} already has a baseline named {name!r}", value=name,
+                        hint=f"choose another name; `svcplan plan baselines {plan.id}` lists the names taken")
+                chosen = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
+            cursor.execute(self._sql(
+                "INSERT INTO baselines (plan_id, name, plan_version, automatic, taken_at, taken_by, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                (plan.id, chosen, version, automatic, self._time_parameter(now), actor, document))
+            event = Applied("plan.baseline-taken", f"baseline:{chosen}", {},
+                            {"name": chosen, "plan_version": version, "automatic": automatic})
+            self._append_events(cursor, plan.id, _event_rows([event]), actor, now)
+        log.info("%s took baseline %r of plan %d version %d in %s", actor, chosen, plan.id, version, self.label)
+        return Baseline(plan.id, chosen, version, automatic, now, actor, json.loads(document))
+
+    def baselines(self, plan_id: int) -> list[Baseline]:
+        """Return every baseline of a plan, oldest first; raise `unknown-plan` when the plan is absent."""
+        with self._read() as cursor:
+            baselines = self._select_baselines(cursor, plan_id)
+            if not baselines:
+                cursor.execute(self._sql("SELECT 1 FROM plans WHERE id = ?"), (plan_id,))
+                if cursor.fetchone() is None:
+                    raise self._unknown_plan(plan_id)
+        return baselines
+
+    def baseline(self, plan_id: int, name: str) -> Baseline:
+        """Return one baseline of a plan by name; raise `unknown-baseline` (or `unknown-plan`) when absent."""
+        found = self.baselines(plan_id)
+        for baseline in found:
+            if baseline.name == name:
+                return baseline
+        names = ", ".join(repr(b.name) for b in found) or "none yet"
+        raise SvcplanError.single(Location(self.label), "unknown-baseline",
+                                  f"plan {plan_id} has no baseline named {name!r}", value=name,
+                                  hint=f"baselines of plan {plan_id}: {names}")
+
+    def clone_plan(self, plan_id: int, *, actor: str, expected_version: int | None = None) -> tuple[Plan, Plan]:
+        """Copy a plan, with its progress, into a new plan of the same series, and close the old one.
+
+        Everything happens in one transaction: the new plan gets the next id, status
+        `open`, `cloned_from` = `plan_id` and the next series version, and the events
+        `plan.opened` and `plan.cloned`; the old plan gets status `closed` and the
+        event `plan.closed` naming the new plan. A closed plan cannot be cloned
+        (`plan-closed`). With `expected_version`, the clone is rejected with
+        `concurrent-change` unless the stored plan is still at that version.
+        Returns the closed old plan and the new plan.
+        """
+        _check_actor(actor)
+        now = _now()
+        with self._write() as cursor:
+            version = self._lock_plan(cursor, plan_id)
+            if expected_version is not None and version != expected_version:
+                raise self._conflict(cursor, plan_id, expected_version)
+            old = self._load_in(cursor, plan_id)
+            cursor.execute(self._sql("SELECT series_version FROM plans WHERE id = ?"), (plan_id,))
+            series_version = int(cursor.fetchone()[0]) + 1
+            if old.status == "closed":
+                raise RejectedChange.single(
+                    Location(f"plan {plan_id}"), "plan-closed", f"plan {plan_id} is closed, so it cannot be cloned",
+                    value=plan_id, hint="clone the newest plan of the series; `svcplan plan list` shows which are open")
+            # NOTE: the copy keeps the whole document and only resets the status to open.
+            # Lifecycle state in the document, such as agreements, is copied as it is.
+            copy = Plan.from_dict({**old.to_dict(), "id": None, "version": 0, "status": "open"})
+            new_id = self._insert_plan(cursor, copy, actor, now, cloned_from=plan_id, series_version=series_version)
+            cloned = Applied("plan.cloned", "plan", {}, {"from_plan": plan_id, "series_version": series_version})
+            self._insert_events(cursor, new_id, 1, _event_rows([_opened_event(copy), cloned]), actor, now)
+
+            closed = Plan.from_dict({**old.to_dict(), "status": "closed"})
+            cursor.execute(self._sql(
+                "UPDATE plans SET status = ?, version = ?, document = ?, updated_at = ?, updated_by = ?"
+                " WHERE id = ? AND version = ?"),
+                ("closed", version + 1, _document_json(closed), self._time_parameter(now), actor, plan_id, version))
+            event = Applied("plan.closed", "plan", {"status": old.status},
+                            {"status": "closed", "cloned_to": new_id})
+            self._append_events(cursor, plan_id, _event_rows([event]), actor, now)
+        log.info("%s cloned plan %d into plan %d (series version %d) and closed plan %d in %s",
+                 actor, plan_id, new_id, series_version, plan_id, self.label)
+        return _with_identity(closed, plan_id, version + 1), _with_identity(copy, new_id, 1)
+
+    def plan_record(self, plan_id: int) -> PlanRecord:
+        """Return a consistent copy of everything stored about a plan, for an export.
+
+        The plan's row is locked while it is read, so no event or baseline of that
+        plan can be written between the reads.
+        """
+        with self._write() as cursor:
+            self._lock_plan(cursor, plan_id, share=True)
+            plan = self._load_in(cursor, plan_id)
+            cursor.execute(self._sql("SELECT created_at, updated_at, updated_by, cloned_from, series_version"
+                                     " FROM plans WHERE id = ?"), (plan_id,))
+            row = cursor.fetchone()
+            cursor.execute(self._sql('SELECT seq, at, actor, action, target, "before", "after" FROM events'
+                                     " WHERE plan_id = ? ORDER BY seq"), (plan_id,))
+            events = tuple(Event(int(e[0]), self._time_value(e[1]), e[2], e[3], e[4],
+                                 self._json_value(e[5]), self._json_value(e[6])) for e in cursor.fetchall())
+            baselines = tuple(self._select_baselines(cursor, plan_id))
+        return PlanRecord(plan.to_dict(), self._time_value(row[0]), self._time_value(row[1]), row[2],
+                          None if row[3] is None else int(row[3]), int(row[4]), events, baselines)
+
+    def import_records(self, records: Sequence[PlanRecord], *, new_ids: bool = False,
+                       pause_seconds: float = 0.0) -> list[int]:
+        """Write plans with their events and baselines exactly as recorded, all in one transaction.
+
+        Each plan keeps its id when no stored plan has it. A taken id is rejected
+        (`plan-exists`) unless `new_ids` is true, and then the plan gets the next
+        free id. A `cloned_from` naming a plan of the same batch follows that plan's new id.
+        Nothing else changes, so exporting an imported plan gives the same record.
+        `pause_seconds` waits after each plan, inside the transaction; tests use it
+        to stop a process while an import is under way. Returns the stored ids, in order.
+        """
+        renumbered: dict[int, int] = {}
+        stored: list[int] = []
+        with self._write() as cursor:
+            for record in records:
+                wanted = record.plan_id
+                cursor.execute(self._sql("SELECT 1 FROM plans WHERE id = ?"), (wanted,))
+                taken = cursor.fetchone() is not None
+                if taken and not new_ids:
+                    raise SvcplanError.single(
+                        Location(self.label), "plan-exists",
+                        f"cannot import plan {wanted}: {self.label} already has a plan with id {wanted}; "
+                        "nothing was imported", value=wanted,
+                        hint="import with --new-id to give the plan the next free id, or import into another store")
+                plan_id = self._insert_record(cursor, record, None if taken else wanted, renumbered)
+                renumbered[wanted] = plan_id
+                stored.append(plan_id)
+                log.debug("inserted plan %d (%d of %d) into %s, not yet committed", plan_id, len(stored),
+                          len(records), self.label)
+                if pause_seconds > 0:
+                    time.sleep(pause_seconds)
+            self._advance_plan_ids(cursor)
+        log.info("imported %d plans into %s: %s", len(stored), self.label, ", ".join(map(str, stored)))
+        return stored
 
     def close(self) -> None:
         """Close the connection; closing twice is harmless."""
@@ -375,6 +580,78 @@ class Store(ABC):
         return f"<{type(self).__name__} {self.label}>"
 
     # --- shared steps -----------------------------------------------------
+
+    def _insert_plan(self, cursor: _Cursor, plan: Plan, actor: str, now: datetime, *,
+                     cloned_from: int | None = None, series_version: int = 1) -> int:
+        cursor.execute(self._sql(
+            "INSERT INTO plans (template_id, template_version, template_hash, case_reference, status, version,"
+            " document, created_at, updated_at, updated_by, cloned_from, series_version)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id"),
+            (plan.template_id, plan.template_version, plan.template_hash, plan.case.get("reference"),
+             plan.status, _document_json(plan), self._time_parameter(now), self._time_parameter(now), actor,
+             cloned_from, series_version))
+        # NOTE: on PostgreSQL a rolled-back create still uses up its identity value, so
+        # ids increase but may have gaps there. SQLite rolls its counter back too.
+        return int(cursor.fetchone()[0])
+
+    def _insert_record(self, cursor: _Cursor, record: PlanRecord, plan_id: int | None,
+                       renumbered: Mapping[int, int]) -> int:
+        """Insert one imported plan with `plan_id`, or the next free id when it is None, and return the id."""
+        plan = Plan.from_dict(record.plan)
+        cloned_from = renumbered.get(record.cloned_from, record.cloned_from) if record.cloned_from else None
+        columns = ("template_id, template_version, template_hash, case_reference, status, version, document,"
+                   " created_at, updated_at, updated_by, cloned_from, series_version")
+        values: tuple[Any, ...] = (
+            plan.template_id, plan.template_version, plan.template_hash, plan.case.get("reference"), plan.status,
+            plan.version, _document_json(plan), self._time_parameter(record.created_at),
+            self._time_parameter(record.updated_at), record.updated_by, cloned_from, record.series_version)
+        if plan_id is None:
+            cursor.execute(self._sql(f"INSERT INTO plans ({columns}) VALUES ({', '.join('?' * 12)}) RETURNING id"),
+                           values)
+        else:
+            cursor.execute(self._sql(f"INSERT INTO plans (id, {columns}) {self._explicit_identity()}"
+                                     f"VALUES ({', '.join('?' * 13)}) RETURNING id"), (plan_id, *values))
+        new_id = int(cursor.fetchone()[0])
+        statement = self._sql('INSERT INTO events (plan_id, seq, at, actor, action, target, "before", "after")'
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        for event in record.events:
+            cursor.execute(statement, (new_id, event.seq, self._time_parameter(event.at), event.actor, event.action,
+                                       event.target, json.dumps(dict(event.before), ensure_ascii=False),
+                                       json.dumps(dict(event.after), ensure_ascii=False)))
+        statement = self._sql("INSERT INTO baselines (plan_id, name, plan_version, automatic, taken_at, taken_by,"
+                              " document) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        for baseline in record.baselines:
+            cursor.execute(statement, (new_id, baseline.name, baseline.plan_version, baseline.automatic,
+                                       self._time_parameter(baseline.taken_at), baseline.taken_by,
+                                       json.dumps(dict(baseline.document), ensure_ascii=False)))
+        return new_id
+
+    def _lock_plan(self, cursor: _Cursor, plan_id: int, *, share: bool = False) -> int:
+        """Lock a plan's row until the transaction ends and return its version; raise `unknown-plan`."""
+        cursor.execute(self._sql(f"SELECT version FROM plans WHERE id = ?{self._row_lock(share)}"), (plan_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise self._unknown_plan(plan_id)
+        return int(row[0])
+
+    def _load_in(self, cursor: _Cursor, plan_id: int) -> Plan:
+        cursor.execute(self._sql("SELECT version, document FROM plans WHERE id = ?"), (plan_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise self._unknown_plan(plan_id)
+        return Plan.from_dict({**self._json_value(row[1]), "id": plan_id, "version": int(row[0])})
+
+    def _select_baselines(self, cursor: _Cursor, plan_id: int) -> list[Baseline]:
+        cursor.execute(self._sql("SELECT name, plan_version, automatic, taken_at, taken_by, document FROM baselines"
+                                 " WHERE plan_id = ? ORDER BY taken_at, name"), (plan_id,))
+        return [Baseline(plan_id, row[0], int(row[1]), bool(row[2]), self._time_value(row[3]), row[4],
+                         self._json_value(row[5])) for row in cursor.fetchall()]
+
+    def _append_events(self, cursor: _Cursor, plan_id: int, rows: Sequence[tuple[str, str, str, str]],
+                       actor: str, at: datetime) -> None:
+        """Insert events after the plan's last one; the caller holds the plan's row lock."""
+        cursor.execute(self._sql("SELECT COALESCE(MAX(seq), 0) FROM events WHERE plan_id = ?"), (plan_id,))
+        self._insert_events(cursor, plan_id, int(cursor.fetchone()[0]) + 1, rows, actor, at)
 
     def _insert_events(self, cursor: _Cursor, plan_id: int, first_seq: int,
                        rows: Sequence[tuple[str, str, str, str]], actor: str, at: datetime) -> None:
@@ -500,6 +777,18 @@ class Store(ABC):
 
     @abstractmethod
     def _schema_migrations_table(self) -> str: ...
+
+    @abstractmethod
+    def _row_lock(self, share: bool) -> str:
+        """Return the clause that locks the selected rows until the transaction ends."""
+
+    @abstractmethod
+    def _explicit_identity(self) -> str:
+        """Return the clause an INSERT needs to set the plans' id column itself."""
+
+    @abstractmethod
+    def _advance_plan_ids(self, cursor: _Cursor) -> None:
+        """Make the next generated plan id larger than every stored one, after ids were set explicitly."""
 
     @abstractmethod
     def _run_script(self, cursor: _Cursor, script: str) -> None: ...
@@ -665,6 +954,15 @@ class SqliteStore(Store):
         return ("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                 " applied_at TEXT NOT NULL)")
 
+    def _row_lock(self, share: bool) -> str:
+        return ""  # BEGIN IMMEDIATE holds the database's only write lock.
+
+    def _explicit_identity(self) -> str:
+        return ""
+
+    def _advance_plan_ids(self, cursor: _Cursor) -> None:
+        pass  # AUTOINCREMENT raises its counter itself when a larger id is inserted.
+
     def _run_script(self, cursor: _Cursor, script: str) -> None:
         # executescript() would commit the open transaction first, so run one statement at a time.
         statement = ""
@@ -788,6 +1086,20 @@ class PostgresStore(Store):
     def _schema_migrations_table(self) -> str:
         return ("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL)")
+
+    def _row_lock(self, share: bool) -> str:
+        return " FOR SHARE" if share else " FOR UPDATE"
+
+    def _explicit_identity(self) -> str:
+        return "OVERRIDING SYSTEM VALUE "
+
+    def _advance_plan_ids(self, cursor: _Cursor) -> None:
+        # GREATEST keeps the sequence from moving back, so ids that rolled-back
+        # transactions used up are not handed out again.
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('plans', 'id'), GREATEST("
+            "(SELECT COALESCE(MAX(id), 1) FROM plans),"
+            " COALESCE(pg_sequence_last_value(pg_get_serial_sequence('plans', 'id')::regclass), 1)))")
 
     def _run_script(self, cursor: _Cursor, script: str) -> None:
         # Without parameters psycopg sends the script as one simple query, which may contain several statements.

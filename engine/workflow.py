@@ -22,10 +22,15 @@ from .evaluate import Evaluation, check_constraints, evaluate_plan
 from .instantiate import Instantiation, PlanOptions, instantiate
 from .load import load_document
 from .plan import Plan
+from .permissions import acting_user
 from .progress import Applied, Change, apply_change
 from .rules import CompiledRuleset, compile_rules
 from .store import Store
 from .validate import check_kind, check_schema
+from .versions import (  # noqa: F401 - the lifecycle and the CLI use these through workflow
+    IMPORT_PAUSE_VARIABLE, baseline_stored, clone_stored, compare_stored, export_stored, import_exports,
+    take_baseline, upgrade_stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +109,10 @@ def preview_plan(workspace: Workspace, template: str, case_path: Path, options: 
 def open_plan(
     workspace: Workspace, template: str, case_path: Path, options: PlanOptions, *, actor: str | None
 ) -> Instantiation:
-    """Make a plan for a case, check it against the rules and store it."""
+    """Make a plan for a case, check it against the rules and store it; `actor` must be a user of the case."""
     made = preview_plan(workspace, template, case_path, options)
-    stored = workspace.require_store().create_plan(made.plan, actor=actor or made.plan.case_worker)
+    user = acting_user(made.plan, actor, "plan.new", Location("command line (--as)"))
+    stored = workspace.require_store().create_plan(made.plan, actor=str(user["id"]))
     return Instantiation(stored, made.notices)
 
 
@@ -114,17 +120,34 @@ def change_plan(workspace: Workspace, plan_id: int, changes: Sequence[Change], *
     """Apply changes to a stored plan, all or none, and store the result with its events.
 
     Every change is checked on its own and the plan is checked against the rules
-    after each one, so the rejection names the change that broke a rule.
+    after each one, so the rejection names the change that broke a rule. Each
+    change needs an acting user: its own (`Change.actor`) or `actor`.
     """
     store = workspace.require_store()
     plan = store.load_plan(plan_id)
     version = plan.version
     applied: list[Applied] = []
+    # Consecutive changes by one user, with the plan after the last of them.
+    runs: list[tuple[str, list[Applied], Plan]] = []
     for change in changes:
-        plan, done = apply_change(plan, change, today=workspace.today)
+        acting = str(acting_user(plan, change.actor or actor, change.action, change.location)["id"])
+        plan, done = apply_change(plan, change, today=workspace.today, actor=acting,
+                                  item_types=workspace.library.item_types)
         check_constraints(plan, workspace.today, workspace.rulesets, change.location)
         applied.append(done)
-    saved = store.save_plan(plan, expected_version=version, actor=actor or plan.case_worker, events=applied)
+        if runs and runs[-1][0] == acting:
+            runs[-1][1].append(done)
+            runs[-1] = (acting, runs[-1][1], plan)
+        else:
+            runs.append((acting, [done], plan))
+    # The store records one actor per save, so each run of changes by one user is
+    # saved as its own version. NOTE: every change is checked before the first
+    # save. But a concurrent writer or a database failure between two saves
+    # leaves the earlier runs stored, and the rejection names the version reached.
+    saved = plan
+    for acting, events, state in runs:
+        saved = store.save_plan(state, expected_version=version, actor=acting, events=events)
+        version = saved.version
     return saved, applied
 
 
@@ -154,7 +177,8 @@ def load_progress(path: Path) -> tuple[str | None, list[Change]]:
     """Read a progress file into its actor and its changes, in order.
 
     A delivery with ``every`` and ``until`` stands for one delivery on each
-    interval from ``on`` to ``until``, both included.
+    interval from ``on`` to ``until``, both included. A change with ``as``
+    names the user who makes it (`Change.actor`), in place of the file's actor.
     """
     document = load_document(path)
     problems: list[Problem] = list(check_kind(document, ("progress",))) or check_schema(document, "progress")
@@ -163,7 +187,8 @@ def load_progress(path: Path) -> tuple[str | None, list[Change]]:
     changes: list[Change] = []
     for index, entry in enumerate(document.data["changes"]):
         location = document.location(("changes", index))
-        values = {key: value for key, value in entry.items() if key not in ("do", "every", "until")}
+        values = {key: value for key, value in entry.items() if key not in ("do", "every", "until", "as")}
+        entry_actor = entry.get("as")
         if "every" in entry or "until" in entry:
             first, until = parse_date(entry.get("on")), parse_date(entry.get("until"))
             if entry["do"] != "item.deliver" or first is None or until is None or "every" not in entry:
@@ -175,9 +200,10 @@ def load_progress(path: Path) -> tuple[str | None, list[Change]]:
                 raise SvcplanError.single(location, "too-many-deliveries",
                                           f"the entry expands to {len(dates)} deliveries; at most {MAX_EXPANDED_DELIVERIES}",
                                           hint="record the deliveries in larger counts or shorter spans")
-            changes.extend(Change("item.deliver", {**values, "on": day.isoformat()}, location) for day in dates)
+            changes.extend(Change("item.deliver", {**values, "on": day.isoformat()}, location, entry_actor)
+                           for day in dates)
             continue
-        changes.append(Change(entry["do"], values, location))
+        changes.append(Change(entry["do"], values, location, entry_actor))
     return document.data.get("actor"), changes
 
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # The main job end to end on the embedded defaults: validate the shipped library,
-# open a plan for each example case, record what its story tells, and evaluate
-# each plan as of the case's date. Uses a fresh SQLite file in .demo/.
+# open a plan for each example case as its case worker, walk it through approval
+# by the case's supervisor and the client's agreement, record what its story
+# tells, and evaluate each plan as of the case's date. Uses a fresh SQLite file
+# in .demo/.
 set -eu
 
 SVCPLAN=${SVCPLAN:-svcplan}
@@ -15,26 +17,28 @@ step() { printf '\n== %s\n' "$*"; }
 step "Validate the template library (templates/ and rules/)"
 "$SVCPLAN" validate templates rules
 
-# case file | template | progress file | as-of date
+# case file | template | as-of date | case worker
 for entry in \
-    "foster-care-whitlock|foster-care-case-plan|2027-04-02" \
-    "employment-reyes|wioa-individual-employment-plan|2027-09-15" \
-    "home-care-nakamura|hcbs-person-centred-plan|2027-04-26"
+    "foster-care-whitlock|foster-care-case-plan|2027-04-02|U-jmoreno" \
+    "employment-reyes|wioa-individual-employment-plan|2027-09-15|U-spatel" \
+    "home-care-nakamura|hcbs-person-centred-plan|2027-04-26|U-agarcia"
 do
     name=${entry%%|*}; rest=${entry#*|}
-    template=${rest%%|*}; as_of=${rest#*|}
+    template=${rest%%|*}; rest=${rest#*|}
+    as_of=${rest%%|*}; worker=${rest#*|}
 
-    step "Open a $template plan for examples/cases/$name.yaml"
-    opened=$("$SVCPLAN" --today "$as_of" plan new --template "$template" --case "examples/cases/$name.yaml")
+    step "Open a $template plan for examples/cases/$name.yaml as $worker"
+    opened=$("$SVCPLAN" --today "$as_of" plan new --template "$template" --case "examples/cases/$name.yaml" \
+        --as "$worker")
     echo "$opened"
     plan=$(echo "$opened" | sed -n 's/^opened plan \([0-9]*\):.*/\1/p')
 
-    step "Record the story's progress (examples/progress/$name.yaml)"
+    step "Submit, approve and agree the plan, then record the story's progress (examples/progress/$name.yaml)"
     "$SVCPLAN" --today "$as_of" plan apply "$plan" "examples/progress/$name.yaml"
 
     if [ "$name" = foster-care-whitlock ]; then
         step "Try to add Evelyn Whitlock, a prospect, to the plan (must be rejected)"
-        if "$SVCPLAN" --today "$as_of" participant add "$plan" P-5; then
+        if "$SVCPLAN" --today "$as_of" participant add "$plan" P-5 --as "$worker"; then
             echo "demo: a prospect was added to the plan; the membership rules did not hold" >&2
             exit 1
         fi

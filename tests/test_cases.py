@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ["--library", str(ROOT / "templates"), "--library", str(ROOT / "rules")]
 CASES = ROOT / "examples" / "cases"
 PROGRESS = ROOT / "examples" / "progress"
+CASE_WORKER = {"foster-care-whitlock": "U-jmoreno", "employment-reyes": "U-spatel", "home-care-nakamura": "U-agarcia"}
 
 
 def svcplan(capsys, db: Path, *args: str) -> tuple[int, str, str]:
@@ -28,7 +29,7 @@ def svcplan(capsys, db: Path, *args: str) -> tuple[int, str, str]:
 
 def open_with_story(capsys, db: Path, case: str, template: str, as_of: str) -> int:
     code, out, err = svcplan(capsys, db, "--today", as_of, "plan", "new", "--template", template,
-                             "--case", str(CASES / f"{case}.yaml"))
+                             "--case", str(CASES / f"{case}.yaml"), "--as", CASE_WORKER[case])
     assert code == 0, err
     plan_id = int(out.split()[2].rstrip(":"))
     code, out, err = svcplan(capsys, db, "--today", as_of, "plan", "apply", str(plan_id),
@@ -67,7 +68,8 @@ def test_whitlock_membership_rules(capsys, tmp_path):
     plan_id = open_with_story(capsys, db, "foster-care-whitlock", "foster-care-case-plan", "2027-04-02")
     _, before, _ = svcplan(capsys, db, "plan", "show", str(plan_id), "--format", "json")
 
-    code, _, err = svcplan(capsys, db, "--today", "2027-04-02", "participant", "add", str(plan_id), "P-5")
+    code, _, err = svcplan(capsys, db, "--today", "2027-04-02", "participant", "add", str(plan_id), "P-5",
+                           "--as", "U-jmoreno")
 
     assert code == 1
     assert "member-is-prospect" in err
@@ -89,7 +91,7 @@ def test_whitlock_unknown_owner_rejected(capsys, tmp_path):
     plan_id = open_with_story(capsys, db, "foster-care-whitlock", "foster-care-case-plan", "2027-04-02")
 
     code, _, err = svcplan(capsys, db, "--today", "2027-04-02", "item", "assign", str(plan_id), "medical-exam",
-                           "--owner", "P-5")
+                           "--owner", "P-5", "--as", "U-jmoreno")
 
     assert code == 1
     assert "assignee-not-allowed" in err
@@ -167,8 +169,9 @@ def test_history_records_every_change(capsys, tmp_path):
     events = json.loads(out)
 
     assert events[0]["action"] == "plan.opened"
-    assert len(events) == 16
-    assert {e["actor"] for e in events[1:]} == {"U-spatel"}
+    assert len(events) == 20
+    assert [e["actor"] for e in events if e["action"] == "plan.approve"] == ["U-kowens"]
+    assert {e["actor"] for e in events if e["action"] != "plan.approve"} == {"U-spatel"}
     [cost] = [e for e in events if e["action"] == "item.cost" and "actual_cost" in e["after"]]
     assert cost["before"] == {"actual_cost": None}
     assert cost["after"] == {"actual_cost": 5150.0}

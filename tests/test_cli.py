@@ -34,7 +34,7 @@ def test_help_lists_commands(tmp_path):
 
 def test_open_and_evaluate_exit_zero(tmp_path):
     opened = run(tmp_path, "--today", "2027-09-15", "plan", "new", "--template", "wioa-individual-employment-plan",
-                 "--case", str(CASE))
+                 "--case", str(CASE), "--as", "U-spatel")
     assert opened.returncode == 0, opened.stderr
     evaluated = run(tmp_path, "evaluate", "1", "--as-of", "2027-03-01")
     assert evaluated.returncode == 0, evaluated.stderr

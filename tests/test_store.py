@@ -561,38 +561,46 @@ def test_two_processes_lose_no_update(store: Store, store_target: str) -> None:
 # --- migrations ------------------------------------------------------------------
 
 
+LATEST = len(MIGRATIONS)
+RECORDED_MIGRATIONS = [(1, "initial"), (2, "baselines_and_clones")]
+
+
 def test_packaged_migrations_complete() -> None:
-    assert [migration.version for migration in MIGRATIONS] == [1]
-    assert MIGRATIONS[0].name == "initial"
-    assert set(MIGRATIONS[0].scripts) == {"sqlite", "postgresql"}
+    assert [(migration.version, migration.name) for migration in MIGRATIONS] == RECORDED_MIGRATIONS
+    for migration in MIGRATIONS:
+        assert set(migration.scripts) == {"sqlite", "postgresql"}
 
 
 def test_new_store_records_migrations(store: Store, store_target: str) -> None:
-    assert store.schema_version == 1
-    assert [row[:2] for row in query(store_target, "SELECT version, name FROM schema_migrations")] == [(1, "initial")]
-    assert {"plans", "events", "schema_migrations"} <= table_names(store_target)
+    assert store.schema_version == LATEST
+    assert [row[:2] for row in query(store_target, "SELECT version, name FROM schema_migrations ORDER BY version")] \
+        == RECORDED_MIGRATIONS
+    assert {"plans", "events", "baselines", "schema_migrations"} <= table_names(store_target)
 
 
-def _create_version_1_by_hand(target: str) -> None:
-    """Create the schema as a release with migration 1 only would have left it, with one plan."""
-    script = MIGRATIONS[0].scripts["postgresql" if is_postgresql(target) else "sqlite"]
+def create_schema_by_hand(target: str, up_to: int = LATEST) -> None:
+    """Create the schema as a release with migrations 1 to `up_to` would have left it."""
     with raw_connection(target) as connection:
-        if is_postgresql(target):
-            connection.execute(script)
-        else:
-            connection.executescript(script)
+        for migration in MIGRATIONS[:up_to]:
+            script = migration.scripts["postgresql" if is_postgresql(target) else "sqlite"]
+            if is_postgresql(target):
+                connection.execute(script)
+            else:
+                connection.executescript(script)
         connection.execute(schema_migrations_ddl(target))
-        connection.execute("INSERT INTO schema_migrations VALUES (1, 'initial', '2027-01-02T03:04:05+00:00')")
+        for migration in MIGRATIONS[:up_to]:
+            connection.execute(f"INSERT INTO schema_migrations VALUES ({migration.version}, '{migration.name}',"
+                               " '2027-01-02T03:04:05+00:00')")
 
 
 def test_open_current_schema_changes_nothing(store_target: str) -> None:
-    _create_version_1_by_hand(store_target)
+    create_schema_by_hand(store_target)
     with open_store(store_target) as store:
         store.create_plan(new_plan(), actor="U-spatel")
     before = database_state(store_target)
 
     with open_store(store_target) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == LATEST
 
     after = database_state(store_target)
     if not is_postgresql(store_target):
@@ -600,14 +608,15 @@ def test_open_current_schema_changes_nothing(store_target: str) -> None:
         assert after["journal_mode"] == "wal"
         before.pop("sha256"), after.pop("sha256"), before.pop("journal_mode"), after.pop("journal_mode")
     assert after == before
-    assert len(after["migrations"]) == 1
+    assert len(after["migrations"]) == LATEST
     assert str(after["migrations"][0][2]).startswith("2027-01-02")
 
 
 def test_future_schema_rejected_untouched(store_target: str) -> None:
     with open_store(store_target) as store:
         store.create_plan(new_plan(), actor="U-spatel")
-    execute(store_target, "INSERT INTO schema_migrations VALUES (2, 'from_a_newer_release', '2030-01-01T00:00:00+00:00')")
+    execute(store_target, f"INSERT INTO schema_migrations VALUES ({LATEST + 1}, 'from_a_newer_release',"
+                          " '2030-01-01T00:00:00+00:00')")
     before = database_state(store_target)
 
     with pytest.raises(SvcplanError) as raised:
@@ -615,15 +624,15 @@ def test_future_schema_rejected_untouched(store_target: str) -> None:
 
     problem = only_problem(raised.value)
     assert problem.code == "schema-too-new"
-    assert "schema version 2" in problem.message
-    assert "up to 1" in problem.message
+    assert f"schema version {LATEST + 1}" in problem.message
+    assert f"up to {LATEST}" in problem.message
     assert redact(store_target) in problem.message
     assert database_state(store_target) == before
 
 
 def test_future_sqlite_file_stays_byte_identical(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    _create_version_1_by_hand(str(path))
+    create_schema_by_hand(str(path))
     execute(str(path), "INSERT INTO schema_migrations VALUES (7, 'future', '2030-01-01T00:00:00+00:00')")
     content = path.read_bytes()
 
@@ -636,7 +645,7 @@ def test_future_sqlite_file_stays_byte_identical(tmp_path: Path) -> None:
 
 
 def _extra_migration(sql: str) -> Migration:
-    return Migration(2, "test_extra", {"sqlite": sql, "postgresql": sql})
+    return Migration(LATEST + 1, "test_extra", {"sqlite": sql, "postgresql": sql})
 
 
 def test_new_migration_upgrades_store(store_target: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -647,15 +656,15 @@ def test_new_migration_upgrades_store(store_target: str, monkeypatch: pytest.Mon
         "CREATE INDEX test_notes_plan ON test_notes (plan_id);\n")))
 
     with open_store(store_target) as upgraded:
-        assert upgraded.schema_version == 2
+        assert upgraded.schema_version == LATEST + 1
         assert upgraded.load_plan(created.id).to_dict() == created.to_dict()
 
     assert [row[:2] for row in query(store_target, "SELECT version, name FROM schema_migrations ORDER BY version")] \
-        == [(1, "initial"), (2, "test_extra")]
+        == [*RECORDED_MIGRATIONS, (LATEST + 1, "test_extra")]
     assert "test_notes" in table_names(store_target)
     with open_store(store_target) as again:
-        assert again.schema_version == 2
-    assert len(query(store_target, "SELECT version FROM schema_migrations")) == 2
+        assert again.schema_version == LATEST + 1
+    assert len(query(store_target, "SELECT version FROM schema_migrations")) == LATEST + 1
 
 
 def test_failing_migration_rolls_back(store_target: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -670,16 +679,17 @@ def test_failing_migration_rolls_back(store_target: str, monkeypatch: pytest.Mon
         open_store(store_target)
 
     assert "test_partial" not in table_names(store_target)
-    assert [row[0] for row in query(store_target, "SELECT version FROM schema_migrations")] == [1]
+    assert sorted(row[0] for row in query(store_target, "SELECT version FROM schema_migrations")) \
+        == list(range(1, LATEST + 1))
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
     with open_store(store_target) as store:
         assert [summary.id for summary in store.list_plans()] == [1]
 
 
 def test_incomplete_migrations_rejected(store_target: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, Migration(2, "sqlite_only", {"sqlite": ""})))
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, Migration(LATEST + 1, "sqlite_only", {"sqlite": ""})))
 
-    with pytest.raises(RuntimeError, match="incomplete at version 2"):
+    with pytest.raises(RuntimeError, match=f"incomplete at version {LATEST + 1}"):
         open_store(store_target)
 
 
@@ -869,7 +879,7 @@ def test_empty_file_becomes_store(tmp_path: Path) -> None:
     path.touch()
 
     with open_store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == LATEST
 
 
 def test_redact_hides_passwords() -> None:
