@@ -17,13 +17,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 
 from svcplan import __version__
 from svcplan.dates import parse_date
 from svcplan.errors import Location, RejectedChange, SvcplanError
 from svcplan.permissions import visible_plan
 from svcplan.instantiate import PlanOptions
+from svcplan.load import parse_text
 from svcplan.progress import Change
 from svcplan import report
 from svcplan.store import default_target, open_store
@@ -73,7 +73,10 @@ def _param(text: str) -> tuple[str, Any]:
     name, equals, value = text.partition("=")
     if not equals or not name:
         raise argparse.ArgumentTypeError(f"{text!r}: write a rule parameter as NAME=VALUE, e.g. due_soon_days=14")
-    return name, yaml.safe_load(value)
+    try:
+        return name, parse_text(value, "command line (--param)").data
+    except SvcplanError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value after = is missing or not a plain value") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--library", metavar="DIR", action="append", type=Path,
                         help="template library folder, repeatable (default: ./templates and ./rules)")
     parser.add_argument("--today", metavar="DATE", type=_date_argument,
-                        help="the date taken as today: actual dates after it are rejected (default: the system date)")
+                        help="the date taken as today: actual dates after it are rejected "
+                             "(default: $SVCPLAN_TODAY, else the system date)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress to standard error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -246,10 +250,32 @@ def _library_paths(args: argparse.Namespace) -> list[Path]:
     return list(args.library) if args.library else default_library_paths()
 
 
-def _workspace(args: argparse.Namespace, *, store: bool, params: dict[str, Any] | None = None) -> Workspace:
-    workspace = Workspace(_library_paths(args), today=args.today or date.today(), rule_params=params or {})
+def _today(args: argparse.Namespace) -> date:
+    if args.today:
+        return args.today
+    text = os.environ.get("SVCPLAN_TODAY")
+    if not text:
+        return date.today()
+    day = parse_date(text)
+    if day is None:
+        raise UsageError(f"SVCPLAN_TODAY={text!r} is not a real date; write YYYY-MM-DD or unset it")
+    return day
+
+
+def _workspace(
+    args: argparse.Namespace, *, store: bool, params: dict[str, Any] | None = None, create: bool = False
+) -> Workspace:
+    """Return the workspace of a command; only commands that add plans may create a new SQLite file."""
+    workspace = Workspace(_library_paths(args), today=_today(args), rule_params=params or {})
     if store:
-        workspace.store = open_store(default_target(args.db))
+        target = default_target(args.db)
+        sqlite_path = target.removeprefix("sqlite:///") if "://" not in target or target.startswith("sqlite:") else None
+        if not create and sqlite_path is not None and not Path(sqlite_path).exists():
+            raise SvcplanError.single(
+                Location(sqlite_path), "store-not-found", "no plan database exists at this path",
+                hint="check --db or $SVCPLAN_DB; 'svcplan plan new' creates the database with its first plan",
+            )
+        workspace.store = open_store(target)
     return workspace
 
 
@@ -330,7 +356,7 @@ def cmd_template_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_new(args: argparse.Namespace) -> int:
-    workspace = _workspace(args, store=True)
+    workspace = _workspace(args, store=True, create=True)
     made = open_plan(workspace, args.template, args.case, _options(args), actor=_actor_of(args))
     _notices(made.notices)
     _out(f"opened plan {made.plan.id}: {made.plan.name} for case {made.plan.case.get('reference')} "
@@ -391,8 +417,8 @@ def cmd_change(args: argparse.Namespace) -> int:
         values["good_cause"] = True
     if action == "attribute":
         try:
-            values["value"] = yaml.safe_load(args.value)
-        except yaml.YAMLError:
+            values["value"] = parse_text(args.value, "command line (VALUE)").data
+        except SvcplanError:
             values["value"] = args.value
     change = Change(f"{group}.{action}", values)
     workspace = _workspace(args, store=True)
@@ -527,7 +553,7 @@ def cmd_plan_export(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_import(args: argparse.Namespace) -> int:
-    stored = import_exports(_workspace(args, store=True), args.file, new_ids=args.new_id)
+    stored = import_exports(_workspace(args, store=True, create=True), args.file, new_ids=args.new_id)
     _out(f"imported {len(stored)} plan{'s' if len(stored) != 1 else ''}: {', '.join(map(str, stored))}")
     return EXIT_OK
 
@@ -686,7 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEMS
     except SvcplanError as error:
         sys.stderr.write(report.problems_text(error.problems) + "\n")
-        usage_codes = {"file-not-found", "not-a-file", "unreadable", "no-store", "store-unavailable"}
+        usage_codes = {"file-not-found", "not-a-file", "unreadable", "no-store", "store-unavailable", "store-not-found",
+                       "not-a-store", "unsupported-store", "store-busy", "schema-too-new"}
         return EXIT_USAGE if all(p.code in usage_codes for p in error.problems) else EXIT_PROBLEMS
     except UsageError as error:
         sys.stderr.write(f"svcplan: {error}\n")

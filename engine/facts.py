@@ -9,6 +9,7 @@ text. A field whose value is unknown is left out of the fact, never set to null.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from enum import Enum
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from .dates import to_epoch_day
 from .model import ItemKind
 from .plan import Plan, PlanItem
+from .schedule import resolve_dates
 
 
 class FieldType(str, Enum):
@@ -133,8 +135,38 @@ def _units(item: PlanItem, as_of: date) -> dict[str, Any]:
     }
 
 
+def known_on(plan: Plan, as_of: date) -> Plan:
+    """Return the plan as it was known on `as_of`: nothing recorded for a later day.
+
+    Actual dates after `as_of` are dropped, and with an actual end its outcome;
+    a cost is dropped with the start of its item, because costs carry no date of
+    their own. Expected dates anchored on dropped actual dates become unknown.
+    The plan itself is returned when nothing lies after `as_of`.
+    """
+    elements = [*plan.items, *plan.milestones]
+    if not any(
+        (element.actual_start and element.actual_start > as_of) or (element.actual_end and element.actual_end > as_of)
+        for element in elements
+    ):
+        return plan
+    view = copy.deepcopy(plan)
+    for item in view.items:
+        if item.actual_end and item.actual_end > as_of:
+            item.actual_end, item.outcome, item.good_cause = None, None, False
+        if item.actual_start and item.actual_start > as_of:
+            item.actual_start, item.actual_cost = None, None
+    for milestone in view.milestones:
+        if milestone.actual_end and milestone.actual_end > as_of:
+            milestone.actual_end = None
+        if milestone.actual_start and milestone.actual_start > as_of:
+            milestone.actual_start = None
+    resolve_dates(view)
+    return view
+
+
 def plan_facts(plan: Plan, as_of: date) -> list[dict[str, Any]]:
-    """Return the facts of one plan as of a date, in a stable order."""
+    """Return the facts of one plan as known on a date, in a stable order."""
+    plan = known_on(plan, as_of)
     plan_id = str(plan.id) if plan.id is not None else "new"
     day = to_epoch_day(as_of)
     common = {"plan_id": plan_id, "as_of": day}
@@ -159,7 +191,8 @@ def plan_facts(plan: Plan, as_of: date) -> list[dict[str, Any]]:
         facts.append(_without_none({
             **common, "kind": "member", "element": f"member:{member.person}", "person": member.person,
             "role": member.role, "is_case_participant": person is not None,
-            "registered": bool(person and person.get("registered")),
+            # A person who is not on the case at all has no registration to report.
+            "registered": bool(person.get("registered")) if person else None,
         }))
 
     for item in plan.items:

@@ -245,7 +245,7 @@ class _Instantiator:
             if element_id not in all_ids:
                 self.fail(command_line("include/exclude"), "unknown-element",
                           f"template {self.template.id!r} has no item, sub-goal or group {element_id!r}", element_id,
-                          "run 'svcplan template show' to list the template's ids")
+                          "run 'svcplan template preview' to see the template's items, sub-goals and groups")
 
     def build(self) -> Plan:
         self.check_request()

@@ -23,6 +23,12 @@ from .model import ItemKind, ItemType
 from .plan import Delivery, Member, MemberRole, Milestone, Outcome, Plan, PlanItem
 from .schedule import resolve_dates
 
+MAX_AMOUNT = 1_000_000_000.0
+"""Largest cost or unit count accepted, far above any real plan item's."""
+
+DECIMALS = 4
+"""Numbers are kept to this many decimal places; costs to cents."""
+
 ACTIONS = (
     "item.start", "item.complete", "item.outcome", "item.cost", "item.deliver", "item.attribute", "item.assign",
     "milestone.start", "milestone.complete", "milestone.waive",
@@ -95,10 +101,18 @@ def _date_value(change: Change, key: str, today: date, *, required: bool = True)
     return day
 
 
-def _number(change: Change, key: str, *, positive: bool) -> float | None:
+def _number(change: Change, key: str, *, positive: bool, decimals: int = DECIMALS) -> float | None:
+    """Return the number given as `key`, rounded to `decimals`, or None when it is absent.
+
+    Reject text, NaN, infinities, negatives, zero where `positive`, values that
+    round to zero, and values above `MAX_AMOUNT`.
+    """
     raw = change.values.get(key)
     if raw is None:
         return None
+    if isinstance(raw, bool):
+        raise _reject(change, "invalid-number", f"{change.action}: {key} {raw!r} is not a number", raw,
+                      "write a number such as 5150.00")
     try:
         number = float(raw)
     except (TypeError, ValueError):
@@ -108,7 +122,16 @@ def _number(change: Change, key: str, *, positive: bool) -> float | None:
         raise _reject(change, "invalid-number",
                       f"{change.action}: {key} {raw!r} must be {'more than zero' if positive else 'zero or more'}",
                       raw, "write a finite number")
-    return number
+    if number > MAX_AMOUNT:
+        raise _reject(change, "number-too-large",
+                      f"{change.action}: {key} {raw!r} is larger than {MAX_AMOUNT:,.0f}", raw,
+                      "check the value; it is far above what any plan item records")
+    rounded = round(number, decimals)
+    if positive and rounded == 0:
+        raise _reject(change, "invalid-number",
+                      f"{change.action}: {key} {raw!r} rounds to zero at {decimals} decimal places", raw,
+                      "record at least one unit, or a fraction that shows at this precision")
+    return rounded
 
 
 def _item(plan: Plan, change: Change) -> PlanItem:
@@ -165,8 +188,24 @@ def _snapshot(target: PlanItem | Milestone | Plan) -> dict[str, Any]:
 
 
 def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys = [key for key in after if before.get(key) != after.get(key)]
-    return {key: before.get(key) for key in keys}, {key: after.get(key) for key in keys}
+    """Return the fields that differ, before and after.
+
+    A list that only grew (deliveries, authorisations) is recorded as its
+    length before and the entries added, so that each event stays small however
+    long the list gets.
+    """
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key in after:
+        previous, current = before.get(key), after.get(key)
+        if previous == current:
+            continue
+        if isinstance(previous, list) and isinstance(current, list) and current[: len(previous)] == previous:
+            old[key] = {"count": len(previous)}
+            new[key] = {"count": len(current), "added": current[len(previous):]}
+        else:
+            old[key], new[key] = previous, current
+    return old, new
 
 
 def _item_start(plan: Plan, change: Change, today: date) -> PlanItem:
@@ -200,8 +239,8 @@ def _item_outcome(plan: Plan, change: Change, today: date) -> PlanItem:
 
 def _item_cost(plan: Plan, change: Change, today: date) -> PlanItem:
     item = _item(plan, change)
-    actual = _number(change, "actual", positive=False)
-    estimated = _number(change, "estimated", positive=False)
+    actual = _number(change, "actual", positive=False, decimals=2)
+    estimated = _number(change, "estimated", positive=False, decimals=2)
     if actual is None and estimated is None:
         raise _reject(change, "missing-value", "item.cost: give an actual or an estimated cost, or both")
     if actual is not None:
@@ -229,6 +268,13 @@ def _item_deliver(plan: Plan, change: Change, today: date) -> PlanItem:
     if item.actual_end and on > item.actual_end:
         raise _reject(change, "delivery-after-end", f"item.deliver: {on} is after the item ended on {item.actual_end}",
                       str(on))
+    total = item.authorised_total()
+    delivered = sum(delivery.units for delivery in item.deliveries)
+    if total is not None and delivered + units > total + 1e-9:
+        raise _reject(change, "units-above-authorised",
+                      f"item.deliver: {units:g} more {item.unit_type} would make {delivered + units:g}, "
+                      f"above the {total:g} authorised for item {item.id!r}",
+                      units, "a supervisor can authorise more units first (svcplan item authorise)")
     item.deliveries.append(Delivery(on, units))
     return item
 

@@ -70,7 +70,7 @@ def evaluation_json(evaluation: Evaluation) -> str:
 
 def plan_text(plan: Plan) -> str:
     lines = [
-        f"Plan {plan.id}: {plan.name} (template {plan.template_id} v{plan.template_version}), status {plan.status}",
+        f"Plan {plan.id if plan.id is not None else '(preview, not stored)'}: {plan.name} (template {plan.template_id} v{plan.template_version}), status {plan.status}",
         f"  case {plan.case.get('reference')}, starts {plan.start}, case worker {plan.person_name(plan.case_worker)}",
         f"  goal: {plan.goal_name}",
         "  members: " + ", ".join(f"{plan.person_name(m.person)} ({m.role})" for m in plan.members),

@@ -167,7 +167,7 @@ def _repeat_dates(first: date, until: date, every: str) -> list[date]:
             day = add_months(first, step)
         else:
             day = first + timedelta(days=step * (7 if every == "week" else 1))
-        if day > until:
+        if day > until or len(days) > MAX_EXPANDED_DELIVERIES:
             return days
         days.append(day)
         step += 1
@@ -195,6 +195,10 @@ def load_progress(path: Path) -> tuple[str | None, list[Change]]:
                 raise SvcplanError.single(location, "invalid-repeat",
                                           "every and until go together, on item.deliver, with a real on date",
                                           hint="write do: item.deliver, on: FIRST, every: week, until: LAST")
+            if until < first:
+                raise SvcplanError.single(document.location(("changes", index, "until")), "until-before-on",
+                                          f"until {until} is before on {first}, so the entry records nothing",
+                                          value=entry.get("until"), hint="give an until date on or after on")
             dates = _repeat_dates(first, until, entry["every"])
             if len(dates) > MAX_EXPANDED_DELIVERIES:
                 raise SvcplanError.single(location, "too-many-deliveries",

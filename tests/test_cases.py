@@ -175,3 +175,25 @@ def test_history_records_every_change(capsys, tmp_path):
     [cost] = [e for e in events if e["action"] == "item.cost" and "actual_cost" in e["after"]]
     assert cost["before"] == {"actual_cost": None}
     assert cost["after"] == {"actual_cost": 5150.0}
+
+
+def test_past_as_of_ignores_later_records(capsys, tmp_path):
+    db = tmp_path / "plans.db"
+    plan_id = open_with_story(capsys, db, "foster-care-whitlock", "foster-care-case-plan", "2027-04-02")
+
+    early = findings(capsys, db, plan_id, "2027-01-15")
+
+    assert ("milestone-completed-late", "milestone:case-plan-developed") not in early
+    assert ("units-behind-schedule", "item:caseworker-visits") not in early
+    assert ("item-start-overdue", "item:caseworker-visits") in early
+
+
+def test_past_as_of_unknown_anchor(capsys, tmp_path):
+    db = tmp_path / "plans.db"
+    plan_id = open_with_story(capsys, db, "employment-reyes", "wioa-individual-employment-plan", "2027-09-15")
+
+    before_work = findings(capsys, db, plan_id, "2027-05-10")
+
+    assert not [f for f in before_work if f[1].startswith("item:follow-up")]
+    assert ("cost-over-estimate", "item:occupational-training") in before_work
+    assert not [f for f in findings(capsys, db, plan_id, "2027-02-10") if f[0] == "cost-over-estimate"]

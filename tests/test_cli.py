@@ -39,6 +39,9 @@ def test_open_and_evaluate_exit_zero(tmp_path):
     evaluated = run(tmp_path, "evaluate", "1", "--as-of", "2027-03-01")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "Plan 1" in evaluated.stdout
+    unknown = run(tmp_path, "evaluate", "7", "--as-of", "2027-03-01")
+    assert unknown.returncode == 1
+    assert "unknown-plan" in unknown.stderr
 
 
 @pytest.mark.parametrize(
@@ -51,7 +54,8 @@ def test_open_and_evaluate_exit_zero(tmp_path):
          "the version after @ must be a whole number"),
         (("plan", "new", "--template", "wioa-individual-employment-plan@9", "--case", str(CASE)), 1,
          "has no version 9"),
-        (("evaluate", "7", "--as-of", "2027-01-01"), 1, "7"),
+        (("evaluate", "7", "--as-of", "2027-01-01"), 2, "no plan database exists at this path"),
+        (("plan", "list"), 2, "no plan database exists at this path"),
         (("evaluate", "1", "--as-of", "2027-02-30"), 2, "is not a real date"),
         (("evaluate", "one"), 2, "is not a plan id"),
         (("item", "start", "1", "x"), 2, "--on"),

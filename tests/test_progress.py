@@ -124,3 +124,35 @@ def test_waived_milestone_cannot_complete(nakamura):
     started, _ = apply(nakamura, "milestone.start", milestone="plan-consent", on="2027-03-01")
     waived, _ = apply(started, "milestone.waive", milestone="plan-consent")
     assert rejected(waived, "milestone.complete", milestone="plan-consent", on="2027-03-03") == "milestone-waived"
+
+
+def test_delivery_event_records_only_added(nakamura):
+    plan, _ = apply(nakamura, "item.start", item="personal-care", on="2027-03-01")
+    for day in ("2027-03-02", "2027-03-03"):
+        plan, applied = apply(plan, "item.deliver", item="personal-care", units=4, on=day)
+    assert applied.before == {"deliveries": {"count": 1}}
+    assert applied.after == {"deliveries": {"count": 2, "added": [{"on": "2027-03-03", "units": 4.0}]}}
+
+
+def test_delivery_above_authorised_is_refused(reyes):
+    from svcplan.case import load_case as load
+    from svcplan.instantiate import instantiate as make
+
+    library = load_library([ROOT / "templates"])
+    whitlock = make(library.template("foster-care-case-plan"),
+                    load(ROOT / "examples" / "cases" / "foster-care-whitlock.yaml")).plan
+    plan, _ = apply(whitlock, "item.start", item="parenting-classes-mother", on="2027-01-25")
+    plan, _ = apply(plan, "item.deliver", item="parenting-classes-mother", units=10, on="2027-01-25")
+    assert rejected(plan, "item.deliver", item="parenting-classes-mother", units=1, on="2027-01-26") == \
+        "units-above-authorised"
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(1e16, "number-too-large"), (0.00000001, "invalid-number"), (True, "invalid-number"), ("nan", "invalid-number")],
+)
+def test_implausible_numbers_are_refused(nakamura, value, code):
+    plan, _ = apply(nakamura, "item.start", item="personal-care", on="2027-03-01")
+    assert rejected(plan, "item.deliver", item="personal-care", units=value, on="2027-03-02") == code
+    if value != 0.00000001:  # a cost that rounds to zero is a cost of zero
+        assert rejected(plan, "item.cost", item="personal-care", actual=value) == code
