@@ -46,7 +46,7 @@ from .model import (
     Timing,
     UnitAllowance,
 )
-from .render import ITEM_NAMES, PLAN_NAMES, check_text
+from .render import ATTRIBUTES, ITEM_NAMES, PLAN_NAMES, check_text
 from .publish import PublishedCandidate, check_published
 from .validate import check_kind, check_schema
 
@@ -654,7 +654,7 @@ class _TemplateCompiler:
 
 # --- texts, dates written as text, and the plan's length ----------------------
 
-_SIMPLE_EXPRESSION = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*\s*\}\}")
+_SIMPLE_EXPRESSION = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 
 
 def _plainly_valid_text(text: str, allowed: frozenset[str]) -> bool:
@@ -667,13 +667,18 @@ def _plainly_valid_text(text: str, allowed: frozenset[str]) -> bool:
     if "{" not in text:
         return True
     names: set[str] = set()
+    known_attributes = True
 
     def remember(match: re.Match[str]) -> str:
+        nonlocal known_attributes
         names.add(match[1])
+        attribute = match[2].split(".")[1] if match[2] else None
+        if attribute is not None and attribute not in ATTRIBUTES.get(match[1], {attribute}):
+            known_attributes = False
         return ""
 
     rest = _SIMPLE_EXPRESSION.sub(remember, text)
-    return "{" not in rest and "}" not in rest and names <= allowed
+    return "{" not in rest and "}" not in rest and names <= allowed and known_attributes
 
 
 # The YAML 1.1 timestamp forms (https://yaml.org/type/timestamp.html).

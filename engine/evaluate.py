@@ -87,18 +87,41 @@ def evaluate_plan(
     return Evaluation(plan.id, as_of, tuple(findings))
 
 
+def _errors(plan: Plan, today: date, rulesets: Sequence[CompiledRuleset], engine: RulesEngine | None) -> list[Finding]:
+    return [f for f in evaluate_plan(plan, today, rulesets, engine).findings if f.severity == "error"]
+
+
+def _rejection(errors: Sequence[Finding], location: Location) -> RejectedChange:
+    return RejectedChange([
+        Problem(location, f"rule.{finding.rule}", f"{finding.element_name}: {finding.message}",
+                value=finding.evidence.get("person"), hint=_CONSTRAINT_HINTS.get(finding.rule, ""))
+        for finding in errors
+    ])
+
+
 def check_constraints(
     plan: Plan, today: date, rulesets: Sequence[CompiledRuleset], location: Location,
     engine: RulesEngine | None = None,
 ) -> None:
     """Raise `RejectedChange` listing every error finding (a broken membership rule) of `plan`."""
-    errors = [f for f in evaluate_plan(plan, today, rulesets, engine).findings if f.severity == "error"]
+    errors = _errors(plan, today, rulesets, engine)
     if errors:
-        raise RejectedChange([
-            Problem(location, f"rule.{finding.rule}", f"{finding.element_name}: {finding.message}",
-                    value=finding.evidence.get("person"), hint=_CONSTRAINT_HINTS.get(finding.rule, ""))
-            for finding in errors
-        ])
+        raise _rejection(errors, location)
+
+
+def check_new_constraints(
+    before: Plan, after: Plan, today: date, rulesets: Sequence[CompiledRuleset], location: Location,
+    engine: RulesEngine | None = None,
+) -> None:
+    """Raise `RejectedChange` for error findings of `after` that `before` did not have.
+
+    A rule added after a plan was made may find the plan already in breach; that
+    breach is reported by evaluation, and blocks only the changes that add to it.
+    """
+    known = {(f.rule, f.element) for f in _errors(before, today, rulesets, engine)}
+    new = [f for f in _errors(after, today, rulesets, engine) if (f.rule, f.element) not in known]
+    if new:
+        raise _rejection(new, location)
 
 
 _CONSTRAINT_HINTS = {

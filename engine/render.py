@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -23,6 +23,20 @@ PLAN_NAMES = frozenset(
 
 ITEM_NAMES = PLAN_NAMES | {"concerning"}
 """Names an item's texts may use besides the plan's: `concerning` is the person the item is about."""
+
+_PERSON = frozenset({"id", "name", "relationship", "date_of_birth", "registered", "role"})
+ATTRIBUTES: dict[str, frozenset[str]] = {
+    "case": frozenset({"reference", "program", "organisation_unit", "key_dates", "opened"}),
+    "plan": frozenset({"start", "name", "service_plan_type"}),
+    "primary_client": _PERSON,
+    "primary_plan_participant": _PERSON,
+    "case_worker": _PERSON,
+    "concerning": _PERSON,
+}
+"""Attributes of each name a text may read; a person is a participant or a user."""
+
+MAX_TEXT_LENGTH = 2000
+"""Longest rendered text; the schema allows template texts of the same length."""
 
 _environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -44,11 +58,19 @@ def check_text(text: str, allowed: frozenset[str], location: Location, field: st
                     value=text, hint="check the {{ }} brackets and the expression inside them")
         ]
     unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
-    return [
+    problems = [
         Problem(location, "text-unknown-name", f"{field}: the name {name!r} is not available here",
                 value=text, hint=f"use one of: {', '.join(sorted(allowed))}")
         for name in unknown
     ]
+    for node in tree.find_all(nodes.Getattr):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name in ATTRIBUTES and node.attr not in ATTRIBUTES[target.name]:
+            known = ATTRIBUTES[target.name]
+            problems.append(Problem(
+                location, "text-unknown-attribute", f"{field}: {target.name} has no attribute {node.attr!r}",
+                value=text, hint=f"{target.name} has: {', '.join(sorted(known))}"))
+    return problems
 
 
 def render_text(text: str, context: Mapping[str, Any], location: Location, field: str) -> str:
@@ -56,7 +78,13 @@ def render_text(text: str, context: Mapping[str, Any], location: Location, field
     if "{" not in text:
         return text
     try:
-        return _compiled(text).render(**context).strip()
+        rendered = _compiled(text).render(**context).strip()
+        if len(rendered) > MAX_TEXT_LENGTH:
+            raise SvcplanError.single(location, "text-too-long",
+                                      f"{field}: the text renders to {len(rendered):,} characters, "
+                                      f"more than the {MAX_TEXT_LENGTH:,} allowed", value=text[:200],
+                                      hint="shorten the expression's result")
+        return rendered
     except TemplateSyntaxError as error:
         message = f"{field}: the expression cannot be read: {error.message}"
         code = "text-syntax"

@@ -338,8 +338,15 @@ class Store(ABC):
         data["version"] = int(row[0])
         return Plan.from_dict(data)
 
-    def save_plan(self, plan: Plan, *, expected_version: int, actor: str, events: Sequence[Applied]) -> Plan:
+    def save_plan(
+        self, plan: Plan, *, expected_version: int, actor: str, events: Sequence[Applied],
+        actors: Sequence[str] | None = None,
+    ) -> Plan:
         """Store `plan` as the next version of a stored plan, with `events` saying what changed.
+
+        `actor` is recorded as the plan's last updater and as every event's author,
+        unless `actors` names each event's author in order (a progress file whose
+        changes were made by several users).
 
         The write succeeds only while the stored version is still `expected_version`.
         Otherwise it raises `RejectedChange` (`concurrent-change`) that names who
@@ -353,6 +360,11 @@ class Store(ABC):
         if not events:
             raise ValueError(f"save_plan needs at least one event describing the change to plan {plan.id}")
         _check_actor(actor)
+        authors = list(actors) if actors is not None else [actor] * len(events)
+        if len(authors) != len(events):
+            raise ValueError(f"save_plan got {len(events)} events but {len(authors)} actors")
+        for author in authors:
+            _check_actor(author)
         rows = _event_rows(events)
         document = _document_json(plan)
         now = _now()
@@ -370,7 +382,7 @@ class Store(ABC):
             # commit, so no other writer can take the same seq numbers meanwhile.
             cursor.execute(self._sql("SELECT COALESCE(MAX(seq), 0) FROM events WHERE plan_id = ?"), (plan.id,))
             last_seq = int(cursor.fetchone()[0])
-            self._insert_events(cursor, plan.id, last_seq + 1, rows, actor, now)
+            self._insert_events(cursor, plan.id, last_seq + 1, rows, authors, now)
         log.info("%s saved plan %d version %d with %d events in %s", actor, plan.id, expected_version + 1,
                  len(rows), self.label)
         return _with_identity(plan, plan.id, expected_version + 1)
@@ -654,11 +666,13 @@ class Store(ABC):
         self._insert_events(cursor, plan_id, int(cursor.fetchone()[0]) + 1, rows, actor, at)
 
     def _insert_events(self, cursor: _Cursor, plan_id: int, first_seq: int,
-                       rows: Sequence[tuple[str, str, str, str]], actor: str, at: datetime) -> None:
+                       rows: Sequence[tuple[str, str, str, str]], actors: str | Sequence[str], at: datetime) -> None:
+        """Insert events from `first_seq` on; `actors` is one author for all, or one for each row."""
         statement = self._sql('INSERT INTO events (plan_id, seq, at, actor, action, target, "before", "after")'
                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        for offset, row in enumerate(rows):
-            cursor.execute(statement, (plan_id, first_seq + offset, self._time_parameter(at), actor, *row))
+        authors = [actors] * len(rows) if isinstance(actors, str) else list(actors)
+        for offset, (row, author) in enumerate(zip(rows, authors)):
+            cursor.execute(statement, (plan_id, first_seq + offset, self._time_parameter(at), author, *row))
 
     def _unknown_plan(self, plan_id: int) -> SvcplanError:
         return SvcplanError.single(Location(self.label), "unknown-plan", f"no plan has the id {plan_id} in {self.label}",

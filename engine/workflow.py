@@ -18,7 +18,7 @@ from .case import load_case
 from .compile import Library, load_library
 from .dates import add_months, parse_date
 from .errors import Location, Problem, SvcplanError
-from .evaluate import Evaluation, check_constraints, evaluate_plan
+from .evaluate import Evaluation, check_constraints, check_new_constraints, evaluate_plan
 from .instantiate import Instantiation, PlanOptions, instantiate
 from .load import load_document
 from .plan import Plan
@@ -126,28 +126,22 @@ def change_plan(workspace: Workspace, plan_id: int, changes: Sequence[Change], *
     store = workspace.require_store()
     plan = store.load_plan(plan_id)
     version = plan.version
+    if not changes:
+        return plan, []
     applied: list[Applied] = []
-    # Consecutive changes by one user, with the plan after the last of them.
-    runs: list[tuple[str, list[Applied], Plan]] = []
+    actors: list[str] = []
     for change in changes:
         acting = str(acting_user(plan, change.actor or actor, change.action, change.location)["id"])
+        before = plan
         plan, done = apply_change(plan, change, today=workspace.today, actor=acting,
                                   item_types=workspace.library.item_types)
-        check_constraints(plan, workspace.today, workspace.rulesets, change.location)
+        check_new_constraints(before, plan, workspace.today, workspace.rulesets, change.location)
         applied.append(done)
-        if runs and runs[-1][0] == acting:
-            runs[-1][1].append(done)
-            runs[-1] = (acting, runs[-1][1], plan)
-        else:
-            runs.append((acting, [done], plan))
-    # The store records one actor per save, so each run of changes by one user is
-    # saved as its own version. NOTE: every change is checked before the first
-    # save. But a concurrent writer or a database failure between two saves
-    # leaves the earlier runs stored, and the rejection names the version reached.
-    saved = plan
-    for acting, events, state in runs:
-        saved = store.save_plan(state, expected_version=version, actor=acting, events=events)
-        version = saved.version
+        actors.append(acting)
+    # One save for all the changes, so a progress file is stored whole or not at
+    # all, each event with its own author.
+    saved = store.save_plan(plan, expected_version=version, actor=actors[-1] if actors else (actor or ""),
+                            events=applied, actors=actors)
     return saved, applied
 
 

@@ -197,3 +197,38 @@ def test_past_as_of_unknown_anchor(capsys, tmp_path):
     assert not [f for f in before_work if f[1].startswith("item:follow-up")]
     assert ("cost-over-estimate", "item:occupational-training") in before_work
     assert not [f for f in findings(capsys, db, plan_id, "2027-02-10") if f[0] == "cost-over-estimate"]
+
+
+def test_existing_breach_blocks_only_new_ones(capsys, tmp_path):
+    db = tmp_path / "plans.db"
+    plan_id = open_with_story(capsys, db, "employment-reyes", "wioa-individual-employment-plan", "2027-09-15")
+    extra = tmp_path / "extra-rules"
+    extra.mkdir()
+    (extra / "strict.yaml").write_text("""\
+svcplan: 1
+kind: rules
+ruleset: strict
+rules:
+  - id: no-cost-overrun
+    title: No cost overrun
+    applies_to: item
+    severity: error
+    when:
+      - {field: actual_cost, op: ">", value: {field: estimated_cost}}
+    message: "actual cost {actual_cost} exceeds the estimate {estimated_cost}"
+    evidence: [actual_cost, estimated_cost]
+""")
+    strict = ["--library", str(extra)]
+
+    unrelated = main(["--db", str(db), *LIBRARY, *strict, "--today", "2027-09-15", "item", "start",
+                      str(plan_id), "follow-up-90", "--on", "2027-09-14", "--as", "U-spatel"])
+    capsys.readouterr()
+    assert unrelated == 0
+
+    new_breach = main(["--db", str(db), *LIBRARY, *strict, "--today", "2027-09-15", "item", "cost",
+                       str(plan_id), "comprehensive-assessment", "--estimated", "10", "--actual", "20",
+                       "--as", "U-spatel"])
+    _, err = capsys.readouterr()
+    assert new_breach == 1
+    assert "rule.no-cost-overrun" in err
+    assert "Comprehensive assessment" in err

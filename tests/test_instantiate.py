@@ -187,3 +187,20 @@ sub_goals:
     assert plan.item("visit-2").expected_start == date(2027, 3, 8)
     assert plan.item("visit-3").expected_start == date(2027, 4, 5)
     assert plan.item("visit-2").name == "Medical examination (2 of 3)"
+
+
+def test_text_rendering_too_long_is_refused(tmp_path):
+    folder = write_template(tmp_path, """\
+sub_goals:
+  - id: s
+    category: meet-a-need
+    name: "{{ primary_client.name * 500 }}"
+    items: []
+""")
+    library = load_library([ROOT / "templates" / "item-types", folder])
+    assert [str(p) for p in library.errors] == []
+
+    with pytest.raises(SvcplanError) as raised:
+        instantiate(library.template("t"), load_case(EVERY))
+
+    assert raised.value.problems[0].code == "text-too-long"
