@@ -126,7 +126,7 @@ def _number(change: Change, key: str, *, positive: bool, decimals: int = DECIMAL
         raise _reject(change, "number-too-large",
                       f"{change.action}: {key} {raw!r} is larger than {MAX_AMOUNT:,.0f}", raw,
                       "check the value; it is far above what any plan item records")
-    rounded = round(number, decimals)
+    rounded = round(number, decimals) + 0.0  # adding 0.0 turns -0.0 into 0.0
     if positive and rounded == 0:
         raise _reject(change, "invalid-number",
                       f"{change.action}: {key} {raw!r} rounds to zero at {decimals} decimal places", raw,

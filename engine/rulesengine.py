@@ -28,15 +28,29 @@ of durable-rules 2.0.28, each covered by tests/test_rulesengine.py:
   registered once per process under its id and content hash.
 - Failures come as numeric codes; the ones that a rules author can cause get a
   plain message.
+- The engine's JSON parser reads an exponent only after a fraction: ``1.0e+16``
+  is 1e16, but ``1e+16`` (how Python's json writes 1e16, like ``1e-07`` for
+  1e-7) ends the number at ``1`` and the parser stops there. The batch then
+  returns normally without the rest of its facts, and when the first fact is the
+  one cut short, the engine returns an invalid state handle and the process
+  crashes. durable.engine serialises through the module-level name ``json``, so
+  the adapter gives it `_ENGINE_JSON`, which writes every exponent after a
+  fraction. The engine reads an integer into a C ``long`` (a larger one was
+  misread) and compares it with a double as a double, so 2**53 + 1 equals
+  2.0**53 there. The adapter rejects integers that a double cannot hold exactly.
+- Every fact fires the catch-all rule, so a fact that the engine did not read is
+  found by its missing catch-all match and the call raises `RulesEngineError`.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import re
 import threading
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import durable.engine
@@ -66,7 +80,20 @@ _DRAIN_SEQUENCE = -1
 """`SEQUENCE_FIELD` value of the fact that flushes pending actions; no rule but
 the catch-all matches it, because it has no ``kind``."""
 
+MAX_EXACT_INTEGER = 2**53
+"""Largest magnitude of an integer fact value. The engine compares integers as
+64-bit floats, which represent every integer only up to this magnitude."""
+
 _ERROR_CODE = re.compile(r"error code: (\d+)")
+
+_EXPONENT = re.compile(r"e(?<=\de)[-+]\d")
+"""An exponent after a digit, as `float.__repr__` writes it (``e+16``, ``e-07``).
+Every number that needs a fraction contains one; few texts do. Starting the
+pattern with a plain ``e`` lets the search skip ahead quickly."""
+
+_EXPONENT_WITHOUT_FRACTION = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\d.])(-?\d+)([eE][-+]?\d+)')
+"""A JSON string (matched so that its content is skipped), or a number written
+with an exponent but no fraction, such as ``1e+16``."""
 
 _ENGINE_ERRORS: Mapping[int, str] = {
     101: "the rules engine ran out of memory",
@@ -91,6 +118,38 @@ _AUTHOR_ERRORS = frozenset({103, 106, 107, 108, 113, 303})
 """Codes a rules author can cause: reported as a problem of the rules file."""
 
 
+def engine_json(value: Any, **options: Any) -> str:
+    """Serialise `value` like `json.dumps`, with each exponent written after a fraction.
+
+    ``1e+16`` becomes ``1.0e+16``, which durable-rules 2.0.28 reads as the
+    same double; every other character of the text is unchanged.
+    """
+    text = json.dumps(value, **options)
+    if not _EXPONENT.search(text):
+        # The usual case; the full pattern below visits every string and is much slower.
+        return text
+    return _EXPONENT_WITHOUT_FRACTION.sub(_add_fraction, text)
+
+
+def _add_fraction(found: re.Match[str]) -> str:
+    if found[1] is None:
+        return found[0]
+    return f"{found[1]}.0{found[2]}"
+
+
+_ENGINE_JSON = SimpleNamespace(dumps=engine_json, loads=json.loads)
+"""Stand-in for the json module inside durable.engine, which serialises every
+ruleset, fact and state with ``json.dumps`` and parses results with ``json.loads``."""
+
+if not hasattr(durable.engine, "json"):
+    raise ImportError("durable.engine has no module-level json; check how this durable-rules version "
+                      "serialises facts before using svcplan with it")
+# NOTE: this replaces the name for the whole process. The adapter is the only
+# module of svcplan that imports durable-rules, and the text it writes differs
+# from json.dumps only in numbers that the engine would otherwise misread.
+durable.engine.json = _ENGINE_JSON
+
+
 class Match(NamedTuple):
     """A rule that fires for a fact; `fact` is the mapping the caller passed."""
 
@@ -105,11 +164,13 @@ class Match(NamedTuple):
 class _Host(durable.engine.Host):
     """A durable-rules host that starts no threads and records which rule fired for which fact.
 
-    While a call runs, `matches` collects (rule name, fact sequence number) pairs.
+    While a call runs, `matches` collects (rule name, fact sequence number) pairs
+    and `handled` the sequence numbers of the facts that fired the catch-all rule.
     """
 
     def __init__(self) -> None:
         self.matches: list[tuple[str, int]] | None = None
+        self.handled: set[int] | None = None
         super().__init__()
 
     def _run(self) -> None:
@@ -118,7 +179,7 @@ class _Host(durable.engine.Host):
 
     def get_action(self, action_name: str) -> Callable[[Any], None]:
         if action_name == CATCH_ALL_RULE:
-            return _ignore
+            return self._record_handled
 
         def record(closure: Any) -> None:
             if self.matches is None:
@@ -127,9 +188,9 @@ class _Host(durable.engine.Host):
 
         return record
 
-
-def _ignore(closure: Any) -> None:
-    return None
+    def _record_handled(self, closure: Any) -> None:
+        if self.handled is not None:
+            self.handled.add(closure.m[SEQUENCE_FIELD])
 
 
 _lock = threading.RLock()
@@ -182,13 +243,17 @@ class RulesEngine:
             sid = f"s{next(_sids)}"
             prepared = [_prepare(fact, sid, index, self._fact_id(index)) for index, fact in enumerate(facts)]
             self._host.matches = []
+            self._host.handled = set()
             try:
                 self._assert_all(ruleset, sid, prepared)
                 fired = self._host.matches
+                handled = self._host.handled
             finally:
                 self._host.matches = None
+                self._host.handled = None
                 self._delete(ruleset, sid)
 
+        _check_all_handled(ruleset, facts, handled)
         order = {rule.id: position for position, rule in enumerate(ruleset.rules)}
         fired.sort(key=lambda pair: (pair[1], order.get(pair[0], len(order))))
         return [Match(ruleset.rules[order[name]], facts[index]) for name, index in fired if name in order]
@@ -277,6 +342,17 @@ class RulesEngine:
             log.error("ruleset %s: deleting session %s failed: %s", ruleset.engine_name, sid, error)
 
 
+def _check_all_handled(ruleset: CompiledRuleset, facts: Sequence[Mapping[str, Any]], handled: set[int]) -> None:
+    """Raise `RulesEngineError` unless every fact fired the catch-all rule, that is, was read by the engine."""
+    missing = [index for index in range(len(facts)) if index not in handled]
+    if missing:
+        first = missing[0]
+        raise RulesEngineError(
+            f"ruleset {ruleset.id!r}: the rules engine did not read {len(missing)} of {len(facts)} facts, "
+            f"the first being {_describe(facts[first], first)}; no findings were computed for them"
+        )
+
+
 def _check_state(ruleset: CompiledRuleset, state: Mapping[str, Any] | None) -> None:
     if state and "exception" in state:
         raise RulesEngineError(f"ruleset {ruleset.id!r}: an action failed inside the rules engine: {state['exception']}")
@@ -297,6 +373,13 @@ def _translate(error: Exception, ruleset: CompiledRuleset, action: str) -> Excep
     return RulesEngineError(f"ruleset {ruleset.id!r}: could not {action}: {meaning} (durable-rules error {code})")
 
 
+def _describe(fact: Mapping[str, Any], index: int) -> str:
+    """Return the words that name a fact in an error: its plan, its element and its position."""
+    plan_id, element = fact.get("plan_id"), fact.get("element") or fact.get("kind")
+    parts = [f"plan {plan_id}" if plan_id is not None else "", str(element) if element else "", f"fact {index}"]
+    return ", ".join(part for part in parts if part)
+
+
 def _prepare(fact: Mapping[str, Any], sid: str, index: int, fact_id: str) -> dict[str, Any]:
     """Return the engine's copy of `fact`: None values dropped, numbers as floats, ids set."""
     types = FACT_FIELDS.get(fact.get("kind"), {})  # type: ignore[arg-type]
@@ -305,25 +388,33 @@ def _prepare(fact: Mapping[str, Any], sid: str, index: int, fact_id: str) -> dic
         if value is None:
             continue
         if key in ("sid", SEQUENCE_FIELD) or key in ENGINE_FIELD_NAMES.values():
-            raise RulesEngineError(f"fact {index} uses the field {key!r}, which the rules engine reserves")
-        prepared[ENGINE_FIELD_NAMES.get(key, key)] = _engine_value(key, value, types.get(key), index)
+            raise RulesEngineError(f"{_describe(fact, index)} uses the field {key!r}, which the rules engine reserves")
+        try:
+            prepared[ENGINE_FIELD_NAMES.get(key, key)] = _engine_value(key, value, types.get(key))
+        except ValueError as error:
+            raise RulesEngineError(f"{_describe(fact, index)}: {error}") from None
     if len(prepared) > MAX_FACT_FIELDS:
-        raise RulesEngineError(f"fact {index} has {len(prepared)} fields; the rules engine takes {MAX_FACT_FIELDS}")
+        raise RulesEngineError(
+            f"{_describe(fact, index)} has {len(prepared)} fields; the rules engine takes {MAX_FACT_FIELDS}")
     prepared["sid"] = sid
     prepared["id"] = fact_id
     prepared[SEQUENCE_FIELD] = index
     return prepared
 
 
-def _engine_value(key: str, value: Any, field_type: FieldType | None, index: int) -> Any:
-    """Check one fact value against its declared type; numbers become floats.
+def _engine_value(key: str, value: Any, field_type: FieldType | None) -> Any:
+    """Return one fact value as the engine receives it: numbers of `FieldType.NUMBER` become floats.
 
+    Raise ValueError for a value of another type than FACT_FIELDS declares.
+    Raise it too for a number that the engine would not represent exactly: an
+    infinity, NaN, an integer beyond `MAX_EXACT_INTEGER` in a date or an
+    undeclared field, or an integer in a number field that no double equals.
     durable-rules divides two integers as integers and compares false equal to
     0, so the fact builder's types are enforced here rather than trusted.
     """
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if is_number and not math.isfinite(value):
-        raise RulesEngineError(f"fact {index}: field {key!r} is {value}; the rules engine takes finite numbers")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"field {key!r} is {value}; the rules engine takes finite numbers")
     expected = {
         FieldType.DATE: isinstance(value, int) and not isinstance(value, bool),
         FieldType.NUMBER: is_number,
@@ -331,11 +422,32 @@ def _engine_value(key: str, value: Any, field_type: FieldType | None, index: int
         FieldType.BOOLEAN: isinstance(value, bool),
     }
     if field_type is not None and not expected[field_type]:
-        raise RulesEngineError(
-            f"fact {index}: field {key!r} is {type(value).__name__} {value!r} but FACT_FIELDS declares it {field_type.value}"
-        )
+        raise ValueError(
+            f"field {key!r} is {type(value).__name__} {_shown(value)} but FACT_FIELDS declares it {field_type.value}")
     if not (is_number or isinstance(value, (str, bool))):
-        raise RulesEngineError(f"fact {index}: field {key!r} is {type(value).__name__}; facts hold only scalars")
+        raise ValueError(f"field {key!r} is {type(value).__name__}; facts hold only scalars")
     if field_type == FieldType.NUMBER:
-        return float(value)
+        return _exact_float(key, value)
+    if is_number and isinstance(value, int) and abs(value) > MAX_EXACT_INTEGER:
+        raise ValueError(f"field {key!r} is {_shown(value)}; the rules engine takes integers of at most "
+                         f"{MAX_EXACT_INTEGER:,} in magnitude")
     return value
+
+
+def _exact_float(key: str, value: int | float) -> float:
+    """Return `value` as a float; raise ValueError when the float would differ from it."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"field {key!r} is {_shown(value)}, beyond the largest 64-bit float") from None
+    if number != value:
+        raise ValueError(f"field {key!r} is {_shown(value)}, which the rules engine's 64-bit floats "
+                         f"cannot represent exactly; the nearest is {number!r}")
+    return number
+
+
+def _shown(value: Any) -> str:
+    """Return `value` as text for an error; an integer too long to read is shown by its size."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
