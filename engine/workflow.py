@@ -34,6 +34,9 @@ from .versions import (  # noqa: F401 - the lifecycle and the CLI use these thro
 
 log = logging.getLogger(__name__)
 
+AUTOMATIC_BASELINES = {"plan.submit": "submitted", "plan.approve": "approved"}
+"""The baseline each lifecycle action takes, by action name."""
+
 MAX_EXPANDED_DELIVERIES = 1000
 """Most deliveries one repeated progress entry may expand to."""
 
@@ -142,6 +145,16 @@ def change_plan(workspace: Workspace, plan_id: int, changes: Sequence[Change], *
     # all, each event with its own author.
     saved = store.save_plan(plan, expected_version=version, actor=actors[-1] if actors else (actor or ""),
                             events=applied, actors=actors)
+    # Submission and approval take a baseline automatically.
+    # NOTE: the baseline shows the plan after the whole save, so when a progress
+    # file goes on changing the plan after submitting or approving it, the
+    # baseline includes those later changes too.
+    for done, acting in zip(applied, actors):
+        name = AUTOMATIC_BASELINES.get(done.action)
+        if name is not None:
+            take_baseline(store, saved, name, actor=acting, automatic=True)
+        if done.action == "plan.submit" and done.after.get("status") == "approved":
+            take_baseline(store, saved, AUTOMATIC_BASELINES["plan.approve"], actor=acting, automatic=True)
     return saved, applied
 
 

@@ -347,3 +347,22 @@ def test_migration_2_keeps_version_1_store(store_target: str) -> None:
 
     assert [row[:2] for row in query(store_target, "SELECT version, name FROM schema_migrations ORDER BY version")] \
         == RECORDED_MIGRATIONS
+
+
+def test_submission_and_approval_take_baselines(tmp_path, capsys):
+    from svcplan.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    common = ["--db", str(tmp_path / "plans.db"), "--library", str(root / "templates"),
+              "--library", str(root / "rules"), "--today", "2027-09-15"]
+    assert main([*common, "plan", "new", "--template", "wioa-individual-employment-plan",
+                 "--case", str(root / "examples" / "cases" / "employment-reyes.yaml"), "--as", "U-spatel"]) == 0
+    assert main([*common, "plan", "submit", "1", "--as", "U-spatel"]) == 0
+    assert main([*common, "plan", "approve", "1", "--as", "U-kowens"]) == 0
+    capsys.readouterr()
+
+    assert main([*common, "plan", "baselines", "1"]) == 0
+    listed = capsys.readouterr().out
+
+    assert "submitted" in listed
+    assert "approved" in listed
