@@ -169,9 +169,13 @@ def test_history_records_every_change(capsys, tmp_path):
     events = json.loads(out)
 
     assert events[0]["action"] == "plan.opened"
-    assert len(events) == 20
-    assert [e["actor"] for e in events if e["action"] == "plan.approve"] == ["U-kowens"]
-    assert {e["actor"] for e in events if e["action"] != "plan.approve"} == {"U-spatel"}
+    assert len(events) == 22
+    baselines = [e for e in events if e["action"] == "plan.baseline-taken"]
+    assert [e["target"] for e in baselines] == ["baseline:submitted", "baseline:approved"]
+    approvals = {"plan.approve", "plan.baseline-taken"}
+    assert {e["actor"] for e in events if e["action"] == "plan.approve"} == {"U-kowens"}
+    assert [e["actor"] for e in baselines] == ["U-spatel", "U-kowens"]
+    assert {e["actor"] for e in events if e["action"] not in approvals} == {"U-spatel"}
     [cost] = [e for e in events if e["action"] == "item.cost" and "actual_cost" in e["after"]]
     assert cost["before"] == {"actual_cost": None}
     assert cost["after"] == {"actual_cost": 5150.0}
