@@ -1,10 +1,10 @@
 """Each output format of `svcplan validate`, parsed the way its consumer parses it.
 
-The SARIF log is checked against `SARIF_SUBSET`, a JSON Schema written here
-from the SARIF 2.1.0 schema for the objects svcplan writes: required
-properties, types, enumerations and lower bounds. The OASIS schema file itself
-is not used because no package on PyPI that was checked ships it (sarif-om
-1.0.4 and sarif-tools 3.0.5 do not).
+The SARIF log is checked twice: against `SARIF_SUBSET`, a JSON Schema written
+here for the objects svcplan writes (required properties, types, enumerations
+and lower bounds), and against the complete SARIF 2.1.0 schema, which the npm
+package named in `SARIF_SCHEMA_PACKAGE` ships (no package on PyPI that was
+checked ships it).
 """
 
 from __future__ import annotations
@@ -218,3 +218,56 @@ def test_clean_run_formats(capsys):
         status, out = report(capsys, "--format", name, "templates")
         assert status == 0, out
     assert json.loads(report(capsys, "--format", "sarif", "templates")[1])["runs"][0]["results"] == []
+
+
+SARIF_SCHEMA_PACKAGE = "@microsoft/jest-sarif@1.0.0-beta.0"
+"""An npm package (MIT licence) that ships the SARIF 2.1.0 schema as lib/schemas/sarif-2.1.0-rtm.5.json."""
+
+
+@pytest.fixture(scope="session")
+def full_sarif_schema(tmp_path_factory) -> dict:
+    """Return the complete SARIF 2.1.0 JSON Schema, unpacked from its npm package.
+
+    `SVCPLAN_SARIF_SCHEMA` may name a copy of the file instead. Without npm the
+    test is skipped, except under CI, which has npm and the npm registry.
+    """
+    import os
+    import shutil
+    import subprocess
+    import tarfile
+
+    given = os.environ.get("SVCPLAN_SARIF_SCHEMA")
+    if given:
+        return json.loads(Path(given).read_text(encoding="utf-8"))
+    npm = shutil.which("npm")
+    if npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is needed to fetch the SARIF 2.1.0 schema and is not installed")
+        pytest.skip("npm is not installed, so the SARIF 2.1.0 schema cannot be fetched")
+    folder = tmp_path_factory.mktemp("sarif-schema")
+    packed = subprocess.run([npm, "pack", SARIF_SCHEMA_PACKAGE, "--silent"], cwd=folder, capture_output=True,
+                            text=True, timeout=120)
+    if packed.returncode != 0:
+        message = f"npm pack {SARIF_SCHEMA_PACKAGE} failed: {packed.stderr.strip()[:300]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    [archive] = list(folder.glob("*.tgz"))
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("package/lib/schemas/sarif-2.1.0-rtm.5.json")
+        assert member is not None
+        return json.load(member)
+
+
+def test_sarif_report_matches_full_sarif_schema(capsys, full_sarif_schema):
+    from jsonschema import Draft4Validator
+
+    status, out = report(capsys, "--format", "sarif", *ARGS)
+    log = json.loads(out)
+
+    validator = Draft4Validator(full_sarif_schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    assert status == 1
+    assert full_sarif_schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(log)] == []
+    assert log["version"] == "2.1.0"
+    assert log["runs"][0]["results"]
