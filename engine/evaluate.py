@@ -76,7 +76,11 @@ def evaluate_plan(
     facts = plan_facts(plan, as_of)
     findings: list[Finding] = []
     for ruleset in rulesets:
-        for rule, fact in engine.run(ruleset, facts):
+        # A fact of a kind that no rule of the ruleset applies to can only reach
+        # the catch-all rule, so it is left out (most facts are membership facts).
+        kinds = {rule.applies_to for rule in ruleset.rules}
+        relevant = [fact for fact in facts if fact["kind"] in kinds]
+        for rule, fact in engine.run(ruleset, relevant):
             findings.append(Finding(
                 rule=rule.id, ruleset=ruleset.id, severity=rule.severity, title=rule.title,
                 element=str(fact.get("element")), element_name=_element_name(plan, fact),
