@@ -422,7 +422,11 @@ def cmd_change(args: argparse.Namespace) -> int:
             values["value"] = args.value
     change = Change(f"{group}.{action}", values)
     workspace = _workspace(args, store=True)
-    plan, _ = change_plan(workspace, args.plan, [change], actor=_actor_of(args))
+    plan, applied = change_plan(workspace, args.plan, [change], actor=_actor_of(args))
+    if not applied:
+        _out(f"plan {plan.id}: {change.action} {change.target} is already recorded; nothing changed "
+             f"(version {plan.version})")
+        return EXIT_OK
     _out(f"plan {plan.id}: {change.action} {change.target} recorded (version {plan.version})")
     return EXIT_OK
 
@@ -687,7 +691,11 @@ def cmd_action(args: argparse.Namespace) -> int:
     values = {key: value for key, value in vars(args).items()
               if value is not None and key not in _NOT_VALUES and not key.endswith("_command")}
     change = Change(args.change_action, values)
-    plan, _ = change_plan(_workspace(args, store=True), args.plan, [change], actor=_actor_of(args))
+    plan, applied = change_plan(_workspace(args, store=True), args.plan, [change], actor=_actor_of(args))
+    if not applied:
+        _out(f"plan {plan.id}: {change.action} {change.target} is already recorded; nothing changed "
+             f"(version {plan.version}, status {plan.status})")
+        return EXIT_OK
     _out(f"plan {plan.id}: {change.action} {change.target} recorded (version {plan.version}, status {plan.status})")
     return EXIT_OK
 
@@ -712,8 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEMS
     except SvcplanError as error:
         sys.stderr.write(report.problems_text(error.problems) + "\n")
-        usage_codes = {"file-not-found", "not-a-file", "unreadable", "no-store", "store-unavailable", "store-not-found",
-                       "not-a-store", "unsupported-store", "store-busy", "schema-too-new"}
+        usage_codes = {"file-not-found", "not-a-file", "unreadable", "unwritable", "no-store", "store-unavailable",
+                       "store-not-found", "not-a-store", "unsupported-store", "store-busy", "schema-too-new"}
         return EXIT_USAGE if all(p.code in usage_codes for p in error.problems) else EXIT_PROBLEMS
     except UsageError as error:
         sys.stderr.write(f"svcplan: {error}\n")

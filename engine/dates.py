@@ -90,11 +90,15 @@ def next_business_day(day: date) -> date:
 
 
 def add_business_days(day: date, count: int) -> date:
-    """Move `count` business days from `day`; a weekend start first rolls to Monday
-    when moving forward (or Friday when moving back)."""
-    step = 1 if count >= 0 else -1
-    while not is_business_day(day):
-        day += timedelta(days=step)
+    """Return the `count`-th business day after `day` (before it, when `count` is negative).
+
+    Days are counted from `day` whatever it is, so one business day after a
+    Saturday is the Monday and one before it the Friday. A `count` of zero
+    returns `day` itself when it is a business day, else the Monday after.
+    """
+    if count == 0:
+        return next_business_day(day)
+    step = 1 if count > 0 else -1
     remaining = abs(count)
     while remaining:
         day += timedelta(days=step)

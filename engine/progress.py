@@ -118,10 +118,13 @@ def _number(change: Change, key: str, *, positive: bool, decimals: int = DECIMAL
     except (TypeError, ValueError):
         raise _reject(change, "invalid-number", f"{change.action}: {key} {raw!r} is not a number", raw,
                       "write a number such as 5150.00") from None
-    if math.isnan(number) or math.isinf(number) or number < 0 or (positive and number == 0):
-        raise _reject(change, "invalid-number",
-                      f"{change.action}: {key} {raw!r} must be {'more than zero' if positive else 'zero or more'}",
-                      raw, "write a finite number")
+    if math.isnan(number) or math.isinf(number):
+        raise _reject(change, "invalid-number", f"{change.action}: {key} {raw!r} is not a finite number", raw,
+                      "write a number such as 5150.00")
+    if number < 0 or (positive and number == 0):
+        bound = "more than zero" if positive else "zero or more"
+        raise _reject(change, "invalid-number", f"{change.action}: {key} {raw!r} must be {bound}", raw,
+                      f"write a number that is {bound}")
     if number > MAX_AMOUNT:
         raise _reject(change, "number-too-large",
                       f"{change.action}: {key} {raw!r} is larger than {MAX_AMOUNT:,.0f}", raw,

@@ -222,12 +222,29 @@ def write_lock(path: Path, entries: Iterable[PublishedEntry]) -> None:
     ordered = sorted(entries, key=lambda entry: (entry.template_id, entry.version))
     document = {"svcplan": 1, "kind": "published-templates", "templates": [entry.to_dict() for entry in ordered]}
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if not path.parent.is_dir():
+        raise SvcplanError.single(Location(str(path)), "unwritable", "the lock file's folder does not exist",
+                                  hint="create the folder first, or give --lock a path in an existing folder")
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise SvcplanError.single(Location(str(path)), "unwritable",
+                                  f"the lock file cannot be written: {error.strerror}",
+                                  hint="give --lock a path in a folder svcplan may write to") from None
+    try:
+        # mkstemp creates the file readable by its owner only; the lock file is
+        # committed and shared, so it gets the permissions the umask allows.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise SvcplanError.single(Location(str(path)), "unwritable",
+                                  f"the lock file cannot be written: {error.strerror}",
+                                  hint="give --lock a path in a folder svcplan may write to") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

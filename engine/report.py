@@ -84,7 +84,7 @@ def plan_text(plan: Plan) -> str:
             if item.unit_type:
                 delivered = sum(d.units for d in item.deliveries)
                 total = item.authorised_total()
-                units = f"; {delivered:g} of {total:g} {item.unit_type}" if total is not None else ""
+                units = f"; {delivered:g} of {round(total, 1):g} {item.unit_type}" if total is not None else ""
             lines.append(f"    item {item.id}: {item.name} ({item.status}) expected {expected}{actual}{units}")
             lines.append(f"      concerning {plan.person_name(item.concerning)}, owner {plan.person_name(item.owner)}, "
                          f"responsibility {plan.person_name(item.responsibility)}")

@@ -124,7 +124,9 @@ def change_plan(workspace: Workspace, plan_id: int, changes: Sequence[Change], *
 
     Every change is checked on its own and the plan is checked against the rules
     after each one, so the rejection names the change that broke a rule. Each
-    change needs an acting user: its own (`Change.actor`) or `actor`.
+    change needs an acting user: its own (`Change.actor`) or `actor`. Changes
+    that change nothing are left out; when none is left, nothing is stored and
+    the returned list is empty.
     """
     store = workspace.require_store()
     plan = store.load_plan(plan_id)
@@ -139,8 +141,13 @@ def change_plan(workspace: Workspace, plan_id: int, changes: Sequence[Change], *
         plan, done = apply_change(plan, change, today=workspace.today, actor=acting,
                                   item_types=workspace.library.item_types)
         check_new_constraints(before, plan, workspace.today, workspace.rulesets, change.location)
+        if not (done.before or done.after):
+            # Recording what is already recorded changes nothing and leaves no event.
+            continue
         applied.append(done)
         actors.append(acting)
+    if not applied:
+        return plan, []
     # One save for all the changes, so a progress file is stored whole or not at
     # all, each event with its own author.
     saved = store.save_plan(plan, expected_version=version, actor=actors[-1] if actors else (actor or ""),

@@ -236,3 +236,17 @@ rules:
     assert new_breach == 1
     assert "rule.no-cost-overrun" in err
     assert "Comprehensive assessment" in err
+
+
+def test_recording_the_same_start_twice_changes_nothing(capsys, tmp_path):
+    db = tmp_path / "plans.db"
+    plan_id = open_with_story(capsys, db, "employment-reyes", "wioa-individual-employment-plan", "2027-09-15")
+    _, before, _ = svcplan(capsys, db, "plan", "history", str(plan_id), "--format", "json")
+
+    code, out, err = svcplan(capsys, db, "--today", "2027-09-15", "item", "start", str(plan_id),
+                             "employment-start", "--on", "2027-05-17", "--as", "U-spatel")
+
+    assert code == 0, err
+    assert "nothing changed" in out
+    _, after, _ = svcplan(capsys, db, "plan", "history", str(plan_id), "--format", "json")
+    assert after == before

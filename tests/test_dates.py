@@ -95,3 +95,17 @@ def test_parse_date_rejects_impossible(text):
 
 def test_parse_date_accepts_leap_day():
     assert parse_date("2028-02-29") == date(2028, 2, 29)
+
+
+def test_business_days_from_a_weekend():
+    saturday = date(2027, 1, 30)
+    assert shift(saturday, Offset(days=1), DayCounting.BUSINESS) == date(2027, 2, 1)
+    assert shift(saturday, Offset(days=-1), DayCounting.BUSINESS) == date(2027, 1, 29)
+    assert shift(saturday, Offset(days=0), DayCounting.BUSINESS) == saturday
+    assert add_business_days(saturday, 0) == date(2027, 2, 1)
+
+
+@given(days, st.integers(1, 300))
+def test_business_days_forward_then_back(day, count):
+    start = add_business_days(day, 0)
+    assert add_business_days(add_business_days(start, count), -count) == start

@@ -158,3 +158,30 @@ def test_lock_above_repository_root_is_ignored(capsys, library: Path):
     status, out, _ = run(capsys, "validate", "--format", "json", str(nested.relative_to(library.parent)))
 
     assert status == 0, out
+
+
+def test_lock_in_missing_folder_exits_two(tmp_path, capsys):
+    from svcplan.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    status = main(["template", "publish", str(root / "templates"), "--lock", str(tmp_path / "absent" / "x.lock")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "the lock file's folder does not exist" in err
+    assert not (tmp_path / "absent").exists()
+
+
+def test_lock_file_is_readable_by_all(tmp_path):
+    import os
+    import stat
+
+    from svcplan.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    lock = tmp_path / "published.lock"
+    previous = os.umask(0o022)
+    try:
+        assert main(["template", "publish", str(root / "templates"), "--lock", str(lock)]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o644
