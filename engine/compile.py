@@ -159,6 +159,7 @@ def load_library(paths: Sequence[Path | str], *, workers: int | None = None) -> 
                 result.version_location, "duplicate-template-version",
                 f"template {template.id!r} version {template.version} is also defined at {first_seen[key]}",
                 value=template.version, hint="give each published change a new version number",
+                related=(first_seen[key],),
             ))
             continue
         first_seen[key] = template.location
@@ -328,6 +329,7 @@ def _compile_item_types(
                     document.location(path + ("id",)), "duplicate-item-type",
                     f"the item type {type_id!r} is already defined at {item_types[type_id].location}",
                     path=path + ("id",), value=type_id, hint="rename one of them or delete the copy",
+                    related=(item_types[type_id].location,),
                 ))
                 continue
             schema = data.get("attributes")

@@ -38,6 +38,8 @@ class Problem:
     `code` is a stable identifier (a schema keyword such as ``required`` or a
     check name such as ``unknown-item-type``) that reporters and tests key on.
     `path` is the position inside the document, as keys and list indexes.
+    `related` are other places the problem involves, such as the first of two
+    duplicate definitions.
     """
 
     location: Location
@@ -47,6 +49,7 @@ class Problem:
     path: tuple[str | int, ...] = ()
     value: object = None
     hint: str = ""
+    related: tuple[Location, ...] = ()
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.severity.value}: {self.message} [{self.code}]"

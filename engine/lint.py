@@ -59,13 +59,17 @@ def validate_paths(
     """Check the files under `paths`; with `library_paths`, as part of that library.
 
     In the second form the library folders are loaded too, and problems are
-    reported only when they are located in one of the files under `paths`.
+    reported only when they are located in one of the files under `paths`, or
+    involve one of them (a duplicate whose other definition is in a given file).
     """
     files = discover_files(paths)
     if library_paths:
         given = {path.resolve() for path in files}
         found = library_problems([*paths, *library_paths])
-        problems = [problem for problem in found if _resolved(problem.location.file) in given]
+        problems = [
+            problem for problem in found
+            if any(_resolved(place.file) in given for place in (problem.location, *problem.related))
+        ]
     else:
         problems = library_problems(list(paths))
     ordered = sorted(problems, key=lambda problem: problem.location)

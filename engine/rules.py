@@ -209,6 +209,7 @@ def compile_rules(
                 document.location(("ruleset",)), "duplicate-ruleset",
                 f"ruleset {ruleset.id!r} is also defined at {ruleset_sources[ruleset.id]}",
                 path=("ruleset",), value=ruleset.id, hint="give each rules file its own ruleset id",
+                related=(ruleset_sources[ruleset.id],),
             ))
             continue
         ruleset_sources[ruleset.id] = ruleset.location
@@ -220,6 +221,7 @@ def compile_rules(
                     rule.location, "duplicate-rule-id",
                     f"rule id {rule.id!r} is also used at {rule_sources[rule.id]}",
                     value=rule.id, hint="rename one of the rules; rule ids are unique across all rules files",
+                    related=(rule_sources[rule.id],),
                 ))
             else:
                 rule_sources[rule.id] = rule.location

@@ -278,3 +278,21 @@ def test_shipped_templates_name_their_schema():
         kind = re.search(r"^kind: (\S+)", path.read_text(encoding="utf-8"), re.MULTILINE)[1]
         assert schema.is_file(), f"{path.relative_to(ROOT)}: {match[1]} does not exist"
         assert schema.name == f"{kind}.schema.json", f"{path.relative_to(ROOT)} is a {kind} but names {schema.name}"
+
+
+def test_in_library_reports_duplicate_of_given_file(tmp_path, capsys):
+    import shutil
+
+    from svcplan.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    library = tmp_path / "templates"
+    shutil.copytree(root / "templates", library)
+    copy = library / "item-types" / "another-copy.yaml"
+    shutil.copy(library / "item-types" / "home-care.yaml", copy)
+
+    status = main(["validate", "--in-library", "--format", "json", str(copy)])
+    out = capsys.readouterr().out
+
+    assert status == 1
+    assert "duplicate-item-type" in out
