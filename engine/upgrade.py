@@ -6,8 +6,15 @@ requested template version gives for the same case and request, and carries over
 the progress recorded on every item and milestone that both plans have (matched
 by id). What stays from the old plan is listed in `ITEM_PROGRESS` and
 `MILESTONE_PROGRESS`, together with the plan's members, status and identity.
-Everything else (names, timing, units, owners, costs estimated by the template)
+Edits a case worker made to a surviving item stay too (see `_keep_edits`):
+people assigned by hand, expected dates set by hand and a sensitivity raised by
+hand. Everything else (names, timing, units, costs estimated by the template)
 comes from the new version.
+
+An upgrade obeys the rules every other change obeys. `check_upgrade` rejects one
+that adds a sub-goal after an agreement was issued, or a plan group after one was
+accepted. `check_clearance` rejects one that touches an item above the acting
+user's clearance. The caller checks the membership rules on the result.
 
 The request is rebuilt from the plan itself: its start, case worker and current
 plan participants, the optional elements that the plan contains (included) and
@@ -18,15 +25,16 @@ snapshot the plan took when it was opened, so an upgrade never reads the case fi
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Mapping
 
 from .baseline import Comparison, compare_plans
-from .errors import Location, Problem, RejectedChange, Severity
+from .errors import Location, Problem, RejectedChange, Severity, SvcplanError
 from .instantiate import PlanOptions, instantiate
 from .model import Case, Participant, PlanRequest, PlanTemplate, User
-from .plan import MemberRole, Milestone, Plan, PlanItem
+from .permissions import clearance
+from .plan import AgreementStatus, MemberRole, Milestone, Plan, PlanItem
 from .progress import Applied
 from .schedule import resolve_dates
 
@@ -39,6 +47,25 @@ ITEM_STATE = ("approval",)
 """Item fields an upgrade keeps that are not progress: an item losing them needs no --drop-progress."""
 PLAN_STATE = ("status", "agreements")
 """Plan fields an upgrade keeps besides the id, version and members."""
+ITEM_ASSIGNMENTS = ("owner", "responsibility", "concerning")
+"""Item fields a case worker sets with `item assign`, which an upgrade keeps while their person is on the case."""
+
+SHOWN_FIELDS = {
+    "plan": ("status", "template.name", "template.version", "start", "case_worker", "goal.name",
+             "goal.description", "currency"),
+    "member": ("person", "role", "represents", "end"),
+    "group": ("name", "parent", "description"),
+    "sub-goal": ("name", "category", "owner", "group", "description"),
+    "item": ("name", "purpose", "expected_outcome", "sub_goal", "concerning", "owner", "responsibility",
+             "mandatory", "sensitivity", "expected_start", "expected_end", "estimated_cost", "unit_type",
+             "authorised_units", "maximum_units"),
+    "milestone": ("name", "citation", "review", "expected_start", "expected_end", "extendable"),
+}
+"""The fields of each kind of element that the comparison of an upgrade shows, as dotted paths or their prefixes.
+
+The rest (timing rules, schemas of attributes, template references, the case
+snapshot) is how svcplan works the shown values out, not what a case worker reads.
+"""
 
 
 @dataclass(frozen=True)
@@ -61,20 +88,24 @@ class Upgrade:
     upgraded: Plan
     """The plan the new version gives, with the old plan's progress, id and version."""
     comparison: Comparison
+    """The changes in the fields `SHOWN_FIELDS` lists, without elements where only other fields change."""
     dropped: tuple[DroppedProgress, ...]
     """Removed elements that carry progress: an upgrade that drops them needs `drop_progress`."""
+    complete: Comparison | None = None
+    """Every difference, internal fields included, whose elements the `plan.upgraded` event lists."""
 
     def event(self) -> Applied:
         """Return the `plan.upgraded` event, listing what changed and any progress dropped with it."""
         old, new = self.plan, self.upgraded
+        complete = self.complete or self.comparison
         return Applied(
             "plan.upgraded", "plan",
             {"template_version": old.template_version, "template_hash": old.template_hash,
              "dropped_progress": [{"kind": d.kind, "id": d.id, "name": d.name, **d.progress} for d in self.dropped]},
             {"template_version": new.template_version, "template_hash": new.template_hash,
-             "added": [f"{c.kind}:{c.id}" for c in self.comparison.of("added")],
-             "removed": [f"{c.kind}:{c.id}" for c in self.comparison.of("removed")],
-             "changed": [f"{c.kind}:{c.id}" for c in self.comparison.of("changed")]},
+             "added": [f"{c.kind}:{c.id}" for c in complete.of("added")],
+             "removed": [f"{c.kind}:{c.id}" for c in complete.of("removed")],
+             "changed": [f"{c.kind}:{c.id}" for c in complete.of("changed")]},
         )
 
 
@@ -146,18 +177,20 @@ def prepare_upgrade(plan: Plan, template: PlanTemplate, previous: PlanTemplate |
     """Return `plan` moved to `template` (another version of its template), storing nothing.
 
     `previous` is the template version the plan was made from, when the library
-    still has it with the same content hash. Only with it can an item be recognised as left out.
+    still has it with the same content hash. Only with it can an item be recognised
+    as left out, and an assignment as the template's rather than a case worker's.
 
-    Raises `RejectedChange` when the plan is closed, when `template` is another
-    template or the version the plan already has, or (`upgrade-drops-progress`)
-    when an item or milestone with recorded progress would go and `drop_progress`
-    is false. Raises `SvcplanError` when the new version cannot be instantiated
-    for the plan's case.
+    Raises `RejectedChange` when the plan is closed, or when `template` is another
+    template or the version the plan already has. Raises it too when the upgrade
+    adds what the plan's lifecycle no longer allows (see `check_upgrade`), and
+    (`upgrade-drops-progress`) when an item or milestone with recorded progress
+    would go and `drop_progress` is false. Raises `SvcplanError` when the new
+    version cannot be instantiated for the plan's case.
     """
     where = Location(f"plan {plan.id}")
     if plan.status == "closed":
         raise RejectedChange.single(where, "plan-closed", f"plan {plan.id} is closed and changes no more",
-                                    value=plan.id)
+                                    value=plan.id, hint="an upgrade changes only a plan that is not closed")
     if template.id != plan.template_id:
         raise RejectedChange.single(where, "other-template",
                                     f"plan {plan.id} was made from template {plan.template_id!r}, "
@@ -173,7 +206,7 @@ def prepare_upgrade(plan: Plan, template: PlanTemplate, previous: PlanTemplate |
         previous = None
     request, options = rebuild_request(plan, template, previous)
     fresh = instantiate(template, case_from_snapshot(plan.case, request), options).plan
-    upgraded = _carry_over(plan, fresh)
+    upgraded = _carry_over(plan, fresh, _plan_from(plan, previous))
 
     survivors = {item.id for item in upgraded.items} | {milestone.id for milestone in upgraded.milestones}
     dropped = tuple(
@@ -188,14 +221,130 @@ def prepare_upgrade(plan: Plan, template: PlanTemplate, previous: PlanTemplate |
             Severity.ERROR, (), [d.id for d in dropped],
             "check the elements listed, then run again with --drop-progress to remove them; "
             "the plan's history keeps what they recorded")])
-    comparison = compare_plans(plan, upgraded, before_label=f"plan {plan.id} with {plan.template_id} "
-                               f"version {plan.template_version}",
-                               after_label=f"plan {plan.id} with {template.id} version {template.version}")
-    return Upgrade(plan, upgraded, comparison, dropped)
+    complete = compare_plans(plan, upgraded, before_label=f"plan {plan.id} with {plan.template_id} "
+                             f"version {plan.template_version}",
+                             after_label=f"plan {plan.id} with {template.id} version {template.version}")
+    upgrade = Upgrade(plan, upgraded, shown_comparison(complete), dropped, complete)
+    check_upgrade(upgrade)
+    return upgrade
 
 
-def _carry_over(plan: Plan, fresh: Plan) -> Plan:
-    """Return `fresh` with the identity, status, members and recorded progress of `plan`."""
+def _target(upgrade: Upgrade) -> str:
+    return f"version {upgrade.upgraded.template_version} of template {upgrade.upgraded.template_id!r}"
+
+
+def check_upgrade(upgrade: Upgrade) -> None:
+    """Raise `RejectedChange` when the upgrade adds what the plan's lifecycle no longer allows.
+
+    The reasons are those of `subgoal add` and `group add`. No sub-goal may be
+    added once the plan has issued an agreement, because the client was shown the
+    sub-goals. No plan group may be added once the client accepted an agreement.
+    """
+    plan, complete = upgrade.plan, upgrade.complete or upgrade.comparison
+    where = Location(f"plan {plan.id}")
+    problems = []
+    sub_goals = [c.id for c in complete.of("added") if c.kind == "sub-goal"]
+    if sub_goals and plan.agreements:
+        problems.append(Problem(
+            where, "agreement-issued",
+            f"plan.upgrade: plan {plan.id} has issued an agreement, so no sub-goal may be added, and "
+            f"{_target(upgrade)} adds sub-goals {', '.join(sub_goals)}", Severity.ERROR, (), sub_goals,
+            "keep the plan on its version, or run `svcplan plan clone` and upgrade the new plan before it "
+            "issues an agreement"))
+    accepted = [a.number for a in plan.agreements if a.status == AgreementStatus.ACCEPTED]
+    groups = [c.id for c in complete.of("added") if c.kind == "group"]
+    if groups and accepted:
+        problems.append(Problem(
+            where, "agreement-accepted",
+            f"plan.upgrade: the client accepted agreement {accepted[-1]} of plan {plan.id}, so no plan group "
+            f"may be added, and {_target(upgrade)} adds plan groups {', '.join(groups)}", Severity.ERROR, (), groups,
+            "keep the plan on its version, or run `svcplan plan clone` and upgrade the new plan before its "
+            "agreement is accepted"))
+    if problems:
+        raise RejectedChange(problems)
+
+
+def check_clearance(upgrade: Upgrade, user: Mapping[str, Any]) -> None:
+    """Raise `RejectedChange` when the upgrade adds, removes or changes an item above the clearance of `user`.
+
+    `item add`, `item remove` and `item change` reject the same items. An item
+    counts at the higher of its sensitivity before and after.
+    """
+    plan, complete = upgrade.plan, upgrade.complete or upgrade.comparison
+    allowed = clearance(user)
+    problems = []
+    for change in complete.changes:
+        if change.kind != "item":
+            continue
+        before, after = plan.item(change.id), upgrade.upgraded.item(change.id)
+        sensitivity = max(element.sensitivity for element in (before, after) if element is not None)
+        if sensitivity > allowed:
+            verb = {"added": "add", "removed": "remove"}.get(change.change, "change")
+            problems.append(Problem(
+                Location(f"plan {plan.id}"), "above-clearance",
+                f"plan.upgrade: {_target(upgrade)} would {verb} item {change.id!r}, which has sensitivity "
+                f"{sensitivity}, above the clearance {allowed} of {user['id']}", Severity.ERROR, (), change.id,
+                f"ask a user with a clearance of {sensitivity} or more to upgrade the plan"))
+    if problems:
+        raise RejectedChange(problems)
+
+
+def _shown(kind: str, path: str) -> bool:
+    return any(path == name or path.startswith(f"{name}.") for name in SHOWN_FIELDS.get(kind, ()))
+
+
+def shown_comparison(comparison: Comparison) -> Comparison:
+    """Return `comparison` with only the fields `SHOWN_FIELDS` lists, and without elements left with none."""
+    changes = []
+    for change in comparison.changes:
+        fields = tuple(f for f in change.fields if _shown(change.kind, f.field))
+        if fields or change.change != "changed":
+            changes.append(replace(change, fields=fields))
+    return replace(comparison, changes=tuple(changes))
+
+
+def _plan_from(plan: Plan, previous: PlanTemplate | None) -> Plan | None:
+    """Return the plan `previous` makes for the plan's case and choices, with the template's values before any edit."""
+    if previous is None:
+        return None
+    request, options = rebuild_request(plan, previous, None)
+    try:
+        return instantiate(previous, case_from_snapshot(plan.case, request), options).plan
+    except SvcplanError:
+        return None
+
+
+def _on_case(plan: Plan, person: str) -> bool:
+    return person in plan.member_ids(MemberRole.ALL) or plan.user(person) is not None
+
+
+def _keep_edits(item: PlanItem, old_item: PlanItem, original: PlanItem | None, plan: Plan) -> None:
+    """Keep on `item` what a case worker changed on `old_item` by hand.
+
+    `original` is the item as the old template version made it, and a field counts
+    as edited when its value differs from it. Without `original` (the old version
+    is gone from the library), every value that differs from the new version's
+    counts as edited. So an upgrade does not reassign an item the worker assigned.
+    """
+    for name in ITEM_ASSIGNMENTS:
+        person = getattr(old_item, name)
+        edited = original is None or getattr(original, name) != person
+        if edited and person != getattr(item, name) and _on_case(plan, person):
+            setattr(item, name, person)
+    if old_item.schedule is None and item.schedule is not None:
+        # `item change` set the expected dates and dropped the template's timing.
+        item.schedule = None
+        item.expected_start, item.expected_end = old_item.expected_start, old_item.expected_end
+    raised = original is None or old_item.sensitivity > original.sensitivity
+    if raised and old_item.sensitivity > item.sensitivity:
+        item.sensitivity = old_item.sensitivity
+
+
+def _carry_over(plan: Plan, fresh: Plan, original: Plan | None = None) -> Plan:
+    """Return `fresh` with the identity, status, members, recorded progress and hand edits of `plan`.
+
+    `original` is the plan the old template version makes, against which hand edits are recognised.
+    """
     upgraded = copy.deepcopy(fresh)
     upgraded.id, upgraded.version = plan.id, plan.version
     _copy_fields(upgraded, plan, PLAN_STATE)
@@ -210,11 +359,41 @@ def _carry_over(plan: Plan, fresh: Plan) -> Plan:
         if getattr(old_item, "authorisations", None):
             # A supervisor changed the units authorised; the change outranks the template's default.
             item.authorised_units = old_item.authorised_units
-        # NOTE: owner, responsibility and concerning come from the new version, so a
-        # reassignment made with `item assign` is undone; the comparison shows it first.
+        _keep_edits(item, old_item, original.item(item.id) if original else None, upgraded)
     for milestone in upgraded.milestones:
         old_milestone = plan.milestone(milestone.id)
         if old_milestone is not None:
+            # Extensions are progress, and `resolve_dates` takes the expected end from the last one.
             _copy_fields(milestone, old_milestone, MILESTONE_PROGRESS)
+    _keep_added_by_hand(plan, upgraded, original)
     resolve_dates(upgraded)
     return upgraded
+
+
+def _keep_added_by_hand(plan: Plan, upgraded: Plan, original: Plan | None) -> None:
+    """Copy into `upgraded` the items, milestones, sub-goals and groups a worker added to `plan`.
+
+    Items and milestones added by hand have no template element; sub-goals and
+    groups count as added by hand when the old template version does not make
+    them, or when a kept item needs them.
+    """
+    template_sub_goals = {s.id for s in original.sub_goals} if original else None
+    template_groups = {g.id for g in original.groups} if original else None
+    kept_items = [item for item in plan.items if item.template_item is None and upgraded.item(item.id) is None]
+    needed = {item.sub_goal for item in kept_items}
+    present_sub_goals = {s.id for s in upgraded.sub_goals}
+    for sub_goal in plan.sub_goals:
+        by_hand = template_sub_goals is not None and sub_goal.id not in template_sub_goals
+        if sub_goal.id not in present_sub_goals and (by_hand or sub_goal.id in needed):
+            upgraded.sub_goals.append(copy.deepcopy(sub_goal))
+    needed_groups = {s.group for s in upgraded.sub_goals if s.group}
+    present_groups = {g.id for g in upgraded.groups}
+    for group in plan.groups:
+        by_hand = template_groups is not None and group.id not in template_groups
+        if group.id not in present_groups and (by_hand or group.id in needed_groups):
+            upgraded.groups.append(copy.deepcopy(group))
+    upgraded.items.extend(copy.deepcopy(item) for item in kept_items)
+    upgraded.milestones.extend(
+        copy.deepcopy(milestone) for milestone in plan.milestones
+        if milestone.template_milestone is None and upgraded.milestone(milestone.id) is None
+    )

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from .baseline import Comparison, compare_stored as _compare_stored, take_baseline
 from .errors import Location, SvcplanError
-from .evaluate import check_constraints
+from .evaluate import check_new_constraints
 from .export import export_text, read_exports
+from .permissions import acting_user
 from .plan import Plan
 from .store import Baseline
-from .upgrade import Upgrade, prepare_upgrade
+from .upgrade import Upgrade, check_clearance, prepare_upgrade
 
 if TYPE_CHECKING:
     from .workflow import Workspace
@@ -36,11 +37,15 @@ def upgrade_stored(workspace: Workspace, plan_id: int, to_version: int, *, apply
                    actor: str | None) -> tuple[Upgrade, Plan | None]:
     """Work out what moving a stored plan to template version `to_version` changes, and store it when `apply`.
 
-    The upgraded plan is checked against the rules either way, so a dry run shows
-    a rejection too. Returns the upgrade and, when applied, the stored plan.
+    Storing needs an acting user of the case whose clearance covers every item the
+    upgrade adds, removes or changes. A dry run checks the same when given `actor`,
+    and checks the membership rules either way, so it shows a rejection too. As
+    for any change, only broken rules the plan did not have before block the
+    upgrade. Returns the upgrade and, when applied, the stored plan.
     """
     store = workspace.require_store()
     plan = store.load_plan(plan_id)
+    where = Location(f"plan {plan_id}")
     library = workspace.library
     template = library.template(plan.template_id, to_version)
     try:
@@ -48,10 +53,14 @@ def upgrade_stored(workspace: Workspace, plan_id: int, to_version: int, *, apply
     except SvcplanError:
         previous = None
     upgrade = prepare_upgrade(plan, template, previous, drop_progress=drop_progress)
-    check_constraints(upgrade.upgraded, workspace.today, workspace.rulesets, Location(f"plan {plan_id}"))
+    user = acting_user(plan, actor, "plan.upgrade", where) if apply or actor else None
+    if user is not None:
+        check_clearance(upgrade, user)
+    check_new_constraints(plan, upgrade.upgraded, workspace.today, workspace.rulesets, where)
     if not apply:
         return upgrade, None
-    saved = store.save_plan(upgrade.upgraded, expected_version=plan.version, actor=actor or plan.case_worker,
+    assert user is not None
+    saved = store.save_plan(upgrade.upgraded, expected_version=plan.version, actor=str(user["id"]),
                             events=[upgrade.event()])
     log.info("upgraded plan %d from template %s v%d to v%d, dropping progress of %d elements", plan_id,
              plan.template_id, plan.template_version, to_version, len(upgrade.dropped))

@@ -222,7 +222,7 @@ def test_upgrade_rejects_dropping_progress(store: Store, library: list[Path]) ->
     plan = plan_with_story(space)
 
     with pytest.raises(RejectedChange) as raised:
-        upgrade_stored(space, plan.id, 3, apply=True, drop_progress=False, actor=None)
+        upgrade_stored(space, plan.id, 3, apply=True, drop_progress=False, actor="U-spatel")
 
     problem = raised.value.problems[0]
     assert problem.code == "upgrade-drops-progress"
@@ -251,7 +251,7 @@ def test_upgrade_keeps_choices(store: Store, library: list[Path]) -> None:
     options = PlanOptions(include=frozenset({"career-counselling"}), exclude=frozenset({"occupational-training"}))
     plan = open_plan(space, f"{TEMPLATE}@1", CASE, options, actor="U-spatel").plan
 
-    _, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor=None)
+    _, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor="U-spatel")
 
     assert saved is not None
     item_ids = {item.id for item in saved.items}
@@ -267,7 +267,7 @@ def test_upgrade_rejects_bad_version(store: Store, library: list[Path], version:
     plan = plan_with_story(space)
 
     with pytest.raises(SvcplanError) as raised:
-        upgrade_stored(space, plan.id, version, apply=True, drop_progress=False, actor=None)
+        upgrade_stored(space, plan.id, version, apply=True, drop_progress=False, actor="U-spatel")
 
     assert raised.value.problems[0].code == code
     assert store.load_plan(plan.id).to_dict() == plan.to_dict()
@@ -279,9 +279,10 @@ def test_upgrade_rejects_closed_plan(store: Store, library: list[Path]) -> None:
     closed, _ = store.clone_plan(plan.id, actor="U-spatel")
 
     with pytest.raises(RejectedChange) as raised:
-        upgrade_stored(space, closed.id, 2, apply=True, drop_progress=False, actor=None)
+        upgrade_stored(space, closed.id, 2, apply=True, drop_progress=False, actor="U-kowens")
 
     assert raised.value.problems[0].code == "plan-closed"
+    assert store.load_plan(closed.id).template_version == 1
 
 
 def test_edited_template_leaves_plan_unchanged(store: Store, library: list[Path]) -> None:
@@ -306,7 +307,9 @@ def cli(capsys: pytest.CaptureFixture[str], target: str, library: list[Path], *a
     return code, out, err
 
 
-def test_upgrade_command(capsys: pytest.CaptureFixture[str], store_target: str, library: list[Path]) -> None:
+def test_upgrade_command(capsys: pytest.CaptureFixture[str], store_target: str, library: list[Path],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SVCPLAN_USER", raising=False)
     with open_store(store_target) as store:
         plan = plan_with_story(workspace(library, store))
 
@@ -317,13 +320,274 @@ def test_upgrade_command(capsys: pytest.CaptureFixture[str], store_target: str, 
     assert 'name: "90-day follow-up contact" -> "Three-month follow-up contact"' in out
     assert "nothing was stored" in out
 
-    code, out, err = cli(capsys, store_target, library, "plan", "upgrade", str(plan.id), "--to", "3", "--yes")
+    code, out, err = cli(capsys, store_target, library, "plan", "upgrade", str(plan.id), "--to", "2", "--yes")
+    assert code == 1
+    assert "plan.upgrade: no acting user was given" in err
+    assert "Traceback" not in err
+
+    code, out, err = cli(capsys, store_target, library, "plan", "upgrade", str(plan.id), "--to", "3", "--yes",
+                         "--as", "U-spatel")
     assert code == 1
     assert "upgrade-drops-progress" in err
 
     code, out, err = cli(capsys, store_target, library, "plan", "upgrade", str(plan.id), "--to", "3", "--yes",
-                         "--drop-progress")
+                         "--drop-progress", "--as", "U-spatel")
     assert (code, err) == (0, "")
     assert "drops progress of item follow-up-30" in out
     with open_store(store_target) as store:
         assert store.load_plan(plan.id).template_version == 3
+
+
+# --- the rules every change obeys ----------------------------------------------------------
+
+NEW_SUB_GOAL = '''
+  - id: housing
+    category: meet-a-need
+    name: "{{ primary_client.name }} keeps stable housing"
+    owner: case_worker
+    items:
+      - id: housing-search
+        type: job-search-assistance
+        name: Housing search
+        concerning: primary_plan_participant
+        owner: case_worker
+        responsibility: case_worker
+        start: {days: 0}
+        duration: {days: 30}
+        expected_outcome: A lease is signed.
+
+milestones:'''
+NEW_GROUP = '''
+groups:
+  - id: partner-services
+    name: Services of partner agencies
+'''
+
+
+def add_version(library: list[Path], version: int, edit: Any) -> None:
+    """Write version `version` of the employment template: version 2 changed by `edit`."""
+    original = (library[0] / f"{TEMPLATE}.yaml").read_text("utf-8")
+    text = replaced(version_2(original), "\nversion: 2\n", f"\nversion: {version}\n")
+    (library[0] / f"{TEMPLATE}-v{version}.yaml").write_text(edit(text), "utf-8")
+
+
+def with_sub_goal(text: str) -> str:
+    return replaced(text, "\nmilestones:", NEW_SUB_GOAL)
+
+
+def with_group(text: str) -> str:
+    return text.rstrip("\n") + "\n" + NEW_GROUP
+
+
+def agreed_plan(space: Workspace, *, accept: bool) -> Plan:
+    """Open the Reyes plan, record `STORY`, have the supervisor approve it and issue (and maybe accept) an agreement."""
+    plan = plan_with_story(space)
+    changes = [Change("plan.submit", {}), Change("agreement.issue", {"on": "2027-02-05"})]
+    if accept:
+        changes.append(Change("agreement.accept", {"on": "2027-02-06"}))
+    plan, _ = change_plan(space, plan.id, changes, actor="U-kowens")
+    return plan
+
+
+def rejection(space: Workspace, plan: Plan, version: int, actor: str | None, **options: Any) -> RejectedChange:
+    """Upgrade `plan` to `version`, expect a rejection, and check that the stored plan stayed as it was."""
+    with pytest.raises(RejectedChange) as raised:
+        upgrade_stored(space, plan.id, version, apply=True, drop_progress=options.get("drop_progress", False),
+                       actor=actor)
+    assert space.require_store().load_plan(plan.id).to_dict() == plan.to_dict()
+    return raised.value
+
+
+@pytest.mark.parametrize(("actor", "code"), [(None, "no-actor"), ("U-nobody", "unknown-user")])
+def test_upgrade_needs_case_user(store: Store, library: list[Path], actor: str | None, code: str) -> None:
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+
+    problem = rejection(space, plan, 2, actor).problems[0]
+
+    assert problem.code == code
+    assert "plan.upgrade" in problem.message
+    assert "U-spatel, U-kowens" in problem.hint
+
+
+def test_upgrade_rejects_item_above_clearance(store: Store, library: list[Path]) -> None:
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+    plan, _ = change_plan(space, plan.id, [
+        Change("item.assign", {"item": "comprehensive-assessment", "owner": "U-kowens", "responsibility": "U-kowens"}),
+        Change("item.change", {"item": "comprehensive-assessment", "sensitivity": 4}),
+    ], actor="U-kowens")
+
+    problems = rejection(space, plan, 2, "U-spatel").problems
+
+    assert [(p.code, p.value) for p in problems] == [("above-clearance", "comprehensive-assessment")]
+    assert "would change item 'comprehensive-assessment', which has sensitivity 4" in problems[0].message
+    assert "clearance 3 of U-spatel" in problems[0].message
+    assert "clearance of 4 or more" in problems[0].hint
+    with pytest.raises(RejectedChange):
+        upgrade_stored(space, plan.id, 2, apply=False, drop_progress=False, actor="U-spatel")
+
+    _, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor="U-kowens")
+    assert saved is not None
+    item = saved.item("comprehensive-assessment")
+    assert (item.sensitivity, item.owner, item.responsibility) == (4, "U-kowens", "U-kowens")
+    assert item.expected_end == date(2027, 2, 21)
+
+
+def test_upgrade_rejects_removal_above_clearance(store: Store, library: list[Path]) -> None:
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+    plan, _ = change_plan(space, plan.id, [
+        Change("item.assign", {"item": "follow-up-365", "owner": "U-kowens", "responsibility": "U-kowens"}),
+        Change("item.change", {"item": "follow-up-365", "sensitivity": 5}),
+    ], actor="U-kowens")
+
+    problems = rejection(space, plan, 2, "U-spatel").problems
+
+    assert [(p.code, p.value) for p in problems] == [("above-clearance", "follow-up-365")]
+    assert "would remove item 'follow-up-365'" in problems[0].message
+
+
+def test_upgrade_rejects_sub_goal_after_agreement(store: Store, library: list[Path]) -> None:
+    add_version(library, 4, with_sub_goal)
+    space = workspace(library, store)
+    plan = agreed_plan(space, accept=False)
+    with pytest.raises(RejectedChange) as by_hand:
+        change_plan(space, plan.id, [Change("subgoal.add", {"sub_goal": "housing", "category": "meet-a-need",
+                                                            "name": "Housing"})], actor="U-kowens")
+
+    problems = rejection(space, plan, 4, "U-kowens").problems
+
+    assert [(p.code, p.value) for p in problems] == [("agreement-issued", ["housing"])]
+    assert problems[0].code == by_hand.value.problems[0].code
+    assert f"plan {plan.id} has issued an agreement, so no sub-goal may be added" in problems[0].message
+    assert "adds sub-goals housing" in problems[0].message
+    assert "svcplan plan clone" in problems[0].hint
+
+
+def test_upgrade_adds_sub_goal_before_agreement(store: Store, library: list[Path]) -> None:
+    add_version(library, 4, with_sub_goal)
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+
+    _, saved = upgrade_stored(space, plan.id, 4, apply=True, drop_progress=False, actor="U-spatel")
+
+    assert saved is not None
+    assert "housing" in {s.id for s in saved.sub_goals}
+
+
+def test_upgrade_rejects_group_after_acceptance(store: Store, library: list[Path]) -> None:
+    add_version(library, 4, with_group)
+    space = workspace(library, store)
+    issued = agreed_plan(space, accept=False)
+    upgrade, _ = upgrade_stored(space, issued.id, 4, apply=False, drop_progress=False, actor="U-kowens")
+    assert ("added", "group", "partner-services") in changes_of(upgrade.comparison)
+    plan, _ = change_plan(space, issued.id, [Change("agreement.accept", {"on": "2027-02-06"})], actor="U-kowens")
+    with pytest.raises(RejectedChange) as by_hand:
+        change_plan(space, plan.id, [Change("group.add", {"group": "partners", "name": "Partners"})],
+                    actor="U-kowens")
+
+    problems = rejection(space, plan, 4, "U-kowens").problems
+
+    assert [(p.code, p.value) for p in problems] == [("agreement-accepted", ["partner-services"])]
+    assert problems[0].code == by_hand.value.problems[0].code
+    assert f"the client accepted agreement 1 of plan {plan.id}, so no plan group may be added" in problems[0].message
+
+
+def test_upgrade_rejects_broken_membership_rule(store: Store, library: list[Path]) -> None:
+    timing = "days: 183}\n        duration: {days: 1}"
+    add_version(library, 4, lambda text: replaced(text, timing, f"{timing}\n        sensitivity: 4"))
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+
+    problems = rejection(space, plan, 4, "U-kowens").problems
+
+    assert [p.code for p in problems] == ["rule.assignee-lacks-clearance", "rule.assignee-lacks-clearance"]
+    for problem in problems:
+        assert "follow-up-180" in problem.message
+    with pytest.raises(RejectedChange):
+        upgrade_stored(space, plan.id, 4, apply=False, drop_progress=False, actor=None)
+
+
+def test_upgrade_keeps_hand_edits(store: Store, library: list[Path]) -> None:
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+    plan, _ = change_plan(space, plan.id, [
+        Change("item.assign", {"item": "follow-up-90", "responsibility": "U-kowens"}),
+        Change("item.change", {"item": "follow-up-180", "expected_start": "2027-11-20", "expected_end": "2027-11-22"}),
+        Change("milestone.extend", {"milestone": "follow-up-period", "end": "2028-06-30", "reason": "job change"}),
+    ], actor="U-kowens")
+
+    upgrade, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor="U-spatel")
+
+    assert saved is not None
+    assert (saved.item("follow-up-90").owner, saved.item("follow-up-90").responsibility) == ("U-spatel", "U-kowens")
+    retimed = saved.item("follow-up-180")
+    assert (retimed.schedule, retimed.expected_start, retimed.expected_end) == (
+        None, date(2027, 11, 20), date(2027, 11, 22))
+    milestone = saved.milestone("follow-up-period")
+    assert milestone.expected_end == date(2028, 6, 30)
+    assert [e.reason for e in milestone.extensions] == ["job change"]
+    changed = {c.id: {f.field for f in c.fields} for c in upgrade.comparison.of("changed")}
+    assert changed["follow-up-90"] == {"name"}
+    assert "follow-up-180" not in changed
+    assert "follow-up-period" not in changed
+    assert saved.item("comprehensive-assessment").expected_end == date(2027, 2, 21)
+
+
+def test_upgrade_keeps_assignments_without_previous(store: Store, library: list[Path]) -> None:
+    plan = plan_with_story(workspace(library, store))
+    template_file = library[0] / f"{TEMPLATE}.yaml"
+    template_file.write_text(replaced(template_file.read_text("utf-8"), "name: 90-day follow-up contact",
+                                      "name: Edited follow-up contact"), "utf-8")
+    space = workspace(library, store)
+    plan, _ = change_plan(space, plan.id, [Change("item.assign", {"item": "follow-up-90", "owner": "U-kowens"})],
+                          actor="U-kowens")
+
+    _, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor="U-spatel")
+
+    assert saved is not None
+    assert saved.item("follow-up-90").owner == "U-kowens"
+    assert saved.item("follow-up-30").owner == "U-spatel"
+
+
+def test_upgrade_hides_internal_fields(capsys: pytest.CaptureFixture[str], store_target: str,
+                                          library: list[Path]) -> None:
+    with open_store(store_target) as store:
+        space = workspace(library, store)
+        plan = plan_with_story(space)
+        upgrade, _ = upgrade_stored(space, plan.id, 2, apply=False, drop_progress=False, actor=None)
+
+    top_fields = {f.field.split(".")[0] for c in upgrade.comparison.changes for f in c.fields}
+    assert not top_fields & {"schedule", "attributes_schema", "template_item", "occurrence", "case", "kind",
+                        "guidance_url", "approval_required"}
+    assert {"name", "expected_start", "expected_end", "owner"} <= top_fields
+    assert "item:follow-up-90" in upgrade.event().after["changed"]
+
+    code, out, err = cli(capsys, store_target, library, "plan", "upgrade", str(plan.id), "--to", "2")
+    assert (code, err) == (0, "")
+    for internal in ("schedule.", "attributes_schema", "template_item", "template.hash", "occurrence"):
+        assert internal not in out
+    assert 'expected_end: "2027-02-14" -> "2027-02-21"' in out
+    assert 'expected_start: "2027-11-13" -> "2027-11-16"' in out
+
+
+def test_upgrade_keeps_elements_added_by_hand(store: Store, library: list[Path]) -> None:
+    space = workspace(library, store)
+    plan = plan_with_story(space)
+    plan, _ = change_plan(space, plan.id, [
+        Change("item.add", {"item": "driving-test-fees", "sub_goal": "skills", "name": "Driving test fees",
+                            "expected_start": "2027-04-01", "expected_end": "2027-04-30",
+                            "expected_outcome": "The fees are paid"}),
+        Change("milestone.add", {"milestone": "licence-issued", "name": "Licence issued",
+                                 "expected_start": "2027-05-01", "expected_end": "2027-05-15"}),
+    ], actor="U-spatel")
+
+    upgrade, saved = upgrade_stored(space, plan.id, 2, apply=True, drop_progress=False, actor="U-spatel")
+
+    assert saved is not None
+    assert saved.item("driving-test-fees").name == "Driving test fees"
+    assert saved.milestone("licence-issued").expected_end == date(2027, 5, 15)
+    removed = {c.id for c in upgrade.comparison.of("removed")}
+    assert "driving-test-fees" not in removed
+    assert "licence-issued" not in removed
