@@ -265,17 +265,14 @@ def _today(args: argparse.Namespace) -> date:
 def _workspace(
     args: argparse.Namespace, *, store: bool, params: dict[str, Any] | None = None, create: bool = False
 ) -> Workspace:
-    """Return the workspace of a command; only commands that add plans may create a new SQLite file."""
+    """Return the workspace of a command; only commands that add plans may create a new store.
+
+    Every other command rejects a target without a svcplan store (`store-not-found`),
+    an SQLite file or a PostgreSQL database alike, and leaves it unchanged.
+    """
     workspace = Workspace(_library_paths(args), today=_today(args), rule_params=params or {})
     if store:
-        target = default_target(args.db)
-        sqlite_path = target.removeprefix("sqlite:///") if "://" not in target or target.startswith("sqlite:") else None
-        if not create and sqlite_path is not None and not Path(sqlite_path).exists():
-            raise SvcplanError.single(
-                Location(sqlite_path), "store-not-found", "no plan database exists at this path",
-                hint="check --db or $SVCPLAN_DB; 'svcplan plan new' creates the database with its first plan",
-            )
-        workspace.store = open_store(target)
+        workspace.store = open_store(default_target(args.db), create=create)
     return workspace
 
 

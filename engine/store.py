@@ -44,6 +44,8 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 # Any fixed key works; it only has to be the same in every svcplan process.
 _MIGRATION_LOCK_KEY = 0x5356_4350_4C41_4E01
 _LIST_PLANS_HINT = "`svcplan plan list` lists the stored plans and their ids"
+# Plan ids are SQLite INTEGER and PostgreSQL bigint values: signed 64-bit integers.
+_LARGEST_ID = 2**63 - 1
 
 
 # --- values -----------------------------------------------------------------
@@ -193,24 +195,28 @@ def redact(target: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def open_store(target: str | Path, *, timeout: float = 10.0) -> Store:
+def open_store(target: str | Path, *, timeout: float = 10.0, create: bool = True) -> Store:
     """Open the store at `target`, creating or upgrading its schema, and return it.
 
     A `postgresql://` or `postgres://` URL opens PostgreSQL, and a file path or
     `sqlite:///PATH` opens SQLite (four slashes for an absolute path). `timeout`
     is how many seconds a write waits for another writer's lock before failing
-    with `store-busy`. Raises `SvcplanError` when the target cannot be used.
+    with `store-busy`. With `create` false, a target that holds no svcplan schema
+    yet (a missing SQLite file, or a database without svcplan's tables) is refused
+    with `store-not-found` and left as it was: no file or table is created. An
+    existing store of an older schema version is still upgraded. Raises
+    `SvcplanError` when the target cannot be used.
     """
     if isinstance(target, Path):
-        return SqliteStore(target, timeout=timeout)
+        return SqliteStore(target, timeout=timeout, create=create)
     scheme, separator, rest = target.partition("://")
     if not separator:
-        return SqliteStore(Path(target), timeout=timeout)
+        return SqliteStore(Path(target), timeout=timeout, create=create)
     scheme = scheme.lower()
     if scheme in ("postgresql", "postgres"):
-        return PostgresStore(target, timeout=timeout)
+        return PostgresStore(target, timeout=timeout, create=create)
     if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
-        return SqliteStore(Path(rest[1:]), timeout=timeout)
+        return SqliteStore(Path(rest[1:]), timeout=timeout, create=create)
     raise SvcplanError.single(
         Location(redact(target)), "unsupported-store",
         f"cannot open the store {redact(target)!r}: it is neither a file path nor a postgresql:// URL",
@@ -291,9 +297,10 @@ class Store(ABC):
 
     backend: ClassVar[str]
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, *, create: bool = True) -> None:
         self.label = label
         """The target as shown in messages and logs, without any password."""
+        self._create = create
         self._schema_version = 0
         self._closed = False
         _check_migrations(MIGRATIONS)
@@ -328,6 +335,7 @@ class Store(ABC):
 
     def load_plan(self, plan_id: int) -> Plan:
         """Return the stored plan with this id; raise `SvcplanError` (`unknown-plan`) when there is none."""
+        self._check_plan_id(plan_id)
         with self._read() as cursor:
             cursor.execute(self._sql("SELECT version, document FROM plans WHERE id = ?"), (plan_id,))
             row = cursor.fetchone()
@@ -357,6 +365,7 @@ class Store(ABC):
         """
         if plan.id is None:
             raise ValueError("the plan has no id yet; store a new plan with create_plan")
+        self._check_plan_id(plan.id)
         if not events:
             raise ValueError(f"save_plan needs at least one event describing the change to plan {plan.id}")
         _check_actor(actor)
@@ -399,6 +408,7 @@ class Store(ABC):
 
     def history(self, plan_id: int) -> list[Event]:
         """Return every event of a plan in the order it was recorded; raise `unknown-plan` when absent."""
+        self._check_plan_id(plan_id)
         with self._read() as cursor:
             cursor.execute(self._sql('SELECT seq, at, actor, action, target, "before", "after" FROM events'
                                      " WHERE plan_id = ? ORDER BY seq"), (plan_id,))
@@ -424,6 +434,7 @@ class Store(ABC):
         """
         if plan.id is None:
             raise ValueError("the plan has no id yet; store it with create_plan before taking a baseline")
+        self._check_plan_id(plan.id)
         _check_actor(actor)
         name = name.strip() if isinstance(name, str) else ""
         if not name:
@@ -457,6 +468,7 @@ class Store(ABC):
 
     def baselines(self, plan_id: int) -> list[Baseline]:
         """Return every baseline of a plan, oldest first; raise `unknown-plan` when the plan is absent."""
+        self._check_plan_id(plan_id)
         with self._read() as cursor:
             baselines = self._select_baselines(cursor, plan_id)
             if not baselines:
@@ -487,6 +499,7 @@ class Store(ABC):
         `concurrent-change` unless the stored plan is still at that version.
         Returns the closed old plan and the new plan.
         """
+        self._check_plan_id(plan_id)
         _check_actor(actor)
         now = _now()
         with self._write() as cursor:
@@ -525,6 +538,7 @@ class Store(ABC):
         The plan's row is locked while it is read, so no event or baseline of that
         plan can be written between the reads.
         """
+        self._check_plan_id(plan_id)
         with self._write() as cursor:
             self._lock_plan(cursor, plan_id, share=True)
             plan = self._load_in(cursor, plan_id)
@@ -674,6 +688,11 @@ class Store(ABC):
         for offset, (row, author) in enumerate(zip(rows, authors)):
             cursor.execute(statement, (plan_id, first_seq + offset, self._time_parameter(at), author, *row))
 
+    def _check_plan_id(self, plan_id: int) -> None:
+        """Raise `unknown-plan` for an id outside the 64-bit id column, which SQLite's driver cannot even send."""
+        if isinstance(plan_id, int) and not -_LARGEST_ID - 1 <= plan_id <= _LARGEST_ID:
+            raise self._unknown_plan(plan_id)
+
     def _unknown_plan(self, plan_id: int) -> SvcplanError:
         return SvcplanError.single(Location(self.label), "unknown-plan", f"no plan has the id {plan_id} in {self.label}",
                                    value=plan_id, hint=_LIST_PLANS_HINT)
@@ -714,6 +733,8 @@ class Store(ABC):
         with self._write() as cursor:
             self._lock_schema(cursor)
             current = self._schema_state(cursor, migrations)
+            if current == 0 and not self._create:
+                raise self._store_not_found()
             if current == 0:
                 cursor.execute(self._schema_migrations_table())
             for migration in migrations[current:]:
@@ -747,6 +768,13 @@ class Store(ABC):
         if recorded != [(migration.version, migration.name) for migration in migrations[:latest]]:
             raise self._not_a_store(f"its schema_migrations records {recorded}, which are not svcplan's migrations")
         return latest
+
+    def _store_not_found(self, message: str = "") -> SvcplanError:
+        message = message or (f"{self.label} contains no svcplan store (no svcplan tables), and this command does not "
+                              "create one; the database was left unchanged")
+        return SvcplanError.single(
+            Location(self.label), "store-not-found", message, value=self.label,
+            hint="check --db or $SVCPLAN_DB; `svcplan plan new` creates the store with its first plan")
 
     def _not_a_store(self, reason: str) -> SvcplanError:
         return SvcplanError.single(Location(self.label), "not-a-store",
@@ -825,20 +853,26 @@ class SqliteStore(Store):
 
     backend = "sqlite"
 
-    def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path, *, timeout: float = 10.0, create: bool = True) -> None:
+        super().__init__(str(path), create=create)
         self.path = path
+        if not create and not path.is_dir() and not path.exists():
+            raise self._store_not_found("no plan database exists at this path, and this command does not create one")
         self._check_path()
         try:
-            # isolation_level=None leaves transactions to the explicit BEGIN in _write.
-            self._connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            # isolation_level=None leaves transactions to the explicit BEGIN in _write. Without
+            # `create`, mode=rw makes SQLite fail rather than create a file removed meanwhile.
+            database: str | Path = path if create else f"{path.absolute().as_uri()}?mode=rw"
+            self._connection = sqlite3.connect(database, timeout=timeout, isolation_level=None, uri=not create)
         except sqlite3.Error as error:
             raise self._open_failed(str(error)) from error
         try:
             self._connection.execute("PRAGMA foreign_keys = ON")
             # Check before switching to WAL, because the journal mode is stored in the file.
             with self._read() as cursor:
-                self._schema_state(cursor, MIGRATIONS)
+                current = self._schema_state(cursor, MIGRATIONS)
+            if current == 0 and not create:
+                raise self._store_not_found()
             with self._translated():
                 self._use_wal()
             self._migrate()
@@ -997,13 +1031,25 @@ class SqliteStore(Store):
 # --- PostgreSQL --------------------------------------------------------------
 
 
+def _require_database_name(url: str, label: str) -> None:
+    """Refuse a URL without a database name, which libpq would send to a default database."""
+    parts = urlsplit(url)
+    named = parts.path.strip("/") or re.search(r"(?:^|&)dbname=[^&]", parts.query)
+    if not named:
+        raise SvcplanError.single(
+            Location(label), "unsupported-store",
+            f"the PostgreSQL URL {label} names no database, so the server would pick a default one",
+            value=label, hint="add the database name, as in postgresql://USER@HOST:PORT/DATABASE")
+
+
 class PostgresStore(Store):
     """A store in a PostgreSQL database, reached through psycopg 3."""
 
     backend = "postgresql"
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        super().__init__(redact(url))
+    def __init__(self, url: str, *, timeout: float = 10.0, create: bool = True) -> None:
+        super().__init__(redact(url), create=create)
+        _require_database_name(url, self.label)
         try:
             import psycopg
         except ImportError as error:

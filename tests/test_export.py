@@ -213,3 +213,155 @@ def test_killed_import_leaves_store_unchanged(store: Store, store_target: str, t
         next_id = reopened.create_plan(new_plan(), actor="U-spatel").id
     # PostgreSQL does not roll back identity values, so there the killed import leaves a gap.
     assert next_id == 3 if store.backend == "sqlite" else next_id > 2
+
+
+# --- what an import checks before it writes ------------------------------------------------
+
+
+def exported_document(store: Store) -> dict:
+    """Return the export document of a stored plan with progress, a baseline and an agreement."""
+    plan_with_history(store)
+    document = json.loads(export_text(store.plan_record(1)))
+    document["plan"]["agreements"] = [{"number": 1, "status": "issued", "issued_on": "2027-02-01",
+                                       "issued_by": "U-spatel", "decided_on": None, "decided_by": None}]
+    assert document["baselines"], "the plan needs a baseline for the baseline cases"
+    return document
+
+
+def _set(document: dict, path: str, value: object) -> None:
+    *parents, last = path.split(".")
+    target: object = document
+    for part in parents:
+        name, _, index = part.partition("[")
+        target = target[name]  # type: ignore[index]
+        if index:
+            target = target[int(index.rstrip("]"))]  # type: ignore[index]
+    name, _, index = last.partition("[")
+    if index:
+        target[name][int(index.rstrip("]"))] = value  # type: ignore[index]
+    else:
+        target[name] = value  # type: ignore[index]
+
+
+BAD_VALUES = [
+    ("plan.status", "bogus"),
+    ("plan.status", None),
+    ("plan.id", 0),
+    ("plan.id", 99999999999999999999999),
+    ("plan.id", "1"),
+    ("plan.version", -1),
+    ("plan.version", True),
+    ("plan.template.version", 0),
+    ("plan.items[0].approval", "bogus"),
+    ("plan.items[0].outcome", "bogus"),
+    ("plan.milestones[0].waived", "yes"),
+    ("plan.agreements[0].status", "bogus"),
+    ("plan.agreements[0].number", 0),
+    ("stored.series_version", 0),
+    ("stored.cloned_from", 2**63),
+    ("stored.updated_by", ""),
+    ("events[0].seq", 2),
+    ("events[0].seq", "1"),
+    ("events[0].action", ""),
+    ("events[0].target", None),
+    ("baselines[0].plan_version", 0),
+    ("baselines[0].automatic", "no"),
+    ("baselines[0].plan.status", "bogus"),
+    ("baselines[0].plan.items[0].approval", "maybe"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES, ids=[f"{f}={v!r}" for f, v in BAD_VALUES])
+def test_invalid_value_rejected(store: Store, tmp_path: Path, field: str, value: object) -> None:
+    document = exported_document(store)
+    _set(document, field, value)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document), "utf-8")
+
+    with pytest.raises(SvcplanError) as raised:
+        read_exports(path)
+
+    problem = raised.value.problems[0]
+    assert problem.code == "invalid-export"
+    assert problem.location.file == str(path)
+    assert field in problem.message
+    assert repr(value) in problem.message
+    assert f"plan {document['plan']['id']!r}:" in problem.message
+    assert problem.value == value
+
+
+def test_events_out_of_order_rejected(store: Store, tmp_path: Path) -> None:
+    document = exported_document(store)
+    document["events"][0], document["events"][1] = document["events"][1], document["events"][0]
+    path = tmp_path / "swapped.json"
+    path.write_text(json.dumps(document), "utf-8")
+
+    with pytest.raises(SvcplanError) as raised:
+        read_exports(path)
+
+    problem = raised.value.problems[0]
+    assert "invalid events[0].seq 2" in problem.message
+    assert "expected 1" in problem.message
+
+
+def test_unknown_item_kind_rejected(store: Store, tmp_path: Path) -> None:
+    document = exported_document(store)
+    document["plan"]["items"][0]["kind"] = "bogus"
+    path = tmp_path / "kind.json"
+    path.write_text(json.dumps(document), "utf-8")
+
+    with pytest.raises(SvcplanError) as raised:
+        read_exports(path)
+
+    problem = raised.value.problems[0]
+    assert problem.code == "invalid-export"
+    assert problem.location.file == str(path)
+    assert "plan 1: invalid plan.items[0].kind 'bogus'" in problem.message
+    assert "basic, custom, service-unit-delivery" in problem.message
+
+
+def test_bogus_status_import_writes_nothing(capsys: pytest.CaptureFixture[str], store: Store, store_target: str,
+                                            tmp_path: Path) -> None:
+    with open_store(tmp_path / "source.db") as source:
+        document = exported_document(source)
+    good = dict(document, plan={**document["plan"], "id": 5})
+    document["plan"]["status"] = "bogus"
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps([good, document]), "utf-8")
+    before = database_state(store_target)
+
+    code = main(["--db", store_target, "plan", "import", str(path)])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert f"{path} [1]" in error
+    assert "invalid plan.status 'bogus'" in error
+    assert "open, submitted, approved, active, closed" in error
+    assert "Traceback" not in error
+    assert database_state(store_target) == before
+    assert store.list_plans() == []
+
+
+@pytest.mark.parametrize("content", ["[]", "folder"])
+def test_empty_import_rejected(capsys: pytest.CaptureFixture[str], store: Store, store_target: str, tmp_path: Path,
+                              content: str) -> None:
+    if content == "folder":
+        path = tmp_path / "exports"
+        path.mkdir()
+        (path / "a.json").write_text("[]", "utf-8")
+        (path / "b.json").write_text("[]", "utf-8")
+    else:
+        path = tmp_path / "empty.json"
+        path.write_text(content, "utf-8")
+
+    code = main(["--db", store_target, "plan", "import", str(path)])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "nothing to import" in error
+    assert "nothing-to-import" in error
+    assert "imported" not in capsys.readouterr().out
+    assert store.list_plans() == []
+    with pytest.raises(SvcplanError) as raised:
+        read_exports(path)
+    assert raised.value.problems[0].code == "nothing-to-import"

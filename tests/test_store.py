@@ -915,3 +915,195 @@ def test_missing_postgresql_database_rejected(postgresql_server: str) -> None:
     assert problem.code == "store-unavailable"
     assert "does not exist" in problem.message
     assert "createdb" in problem.hint
+
+
+# --- opening without creating ------------------------------------------------------
+
+
+def test_no_create_rejects_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+
+    with pytest.raises(SvcplanError) as raised:
+        open_store(path, create=False)
+
+    problem = only_problem(raised.value)
+    assert problem.code == "store-not-found"
+    assert str(path) in str(raised.value)
+    assert "svcplan plan new" in problem.hint
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_no_create_rejects_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+
+    with pytest.raises(SvcplanError) as raised:
+        open_store(path, create=False)
+
+    assert only_problem(raised.value).code == "store-not-found"
+    assert path.read_bytes() == b""
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+def test_no_create_rejects_empty_database(store_target: str) -> None:
+    # An SQLite target starts as a missing file, a PostgreSQL one as an empty database.
+    with pytest.raises(SvcplanError) as raised:
+        open_store(store_target, create=False)
+
+    problem = only_problem(raised.value)
+    assert problem.code == "store-not-found"
+    assert redact(store_target) in str(raised.value)
+    assert "svcplan plan new" in problem.hint
+    if is_postgresql(store_target):
+        assert table_names(store_target) == set()
+    else:
+        assert not Path(store_target).exists()
+
+
+@pytest.mark.postgresql
+def test_no_create_keeps_other_tables(postgresql_url: str) -> None:
+    execute(postgresql_url, "CREATE TABLE customers (id integer)", "INSERT INTO customers VALUES (7)")
+    before = database_state(postgresql_url)
+
+    with pytest.raises(SvcplanError) as raised:
+        open_store(postgresql_url, create=False)
+
+    assert only_problem(raised.value).code == "store-not-found"
+    assert database_state(postgresql_url) == before
+
+
+@pytest.mark.postgresql
+def test_no_create_hides_password(postgresql_url: str) -> None:
+    # The test server trusts loopback connections, so it ignores the password.
+    parts = urlsplit(postgresql_url)
+    target = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}:s3cret@{parts.hostname}:{parts.port}"))
+
+    with pytest.raises(SvcplanError) as raised:
+        open_store(target, create=False)
+
+    assert only_problem(raised.value).code == "store-not-found"
+    assert ":***@" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_no_create_opens_existing_store(store_target: str) -> None:
+    with open_store(store_target) as created:
+        created.create_plan(new_plan(), actor="U-spatel")
+    before = database_state(store_target)
+
+    with open_store(store_target, create=False) as reopened:
+        assert [summary.id for summary in reopened.list_plans()] == [1]
+    assert database_state(store_target) == before
+
+
+@pytest.mark.parametrize("target", [
+    "postgresql://", "postgresql://127.0.0.1", "postgresql://postgres:s3cret@127.0.0.1:5432/", "postgres://127.0.0.1/",
+])
+@pytest.mark.parametrize("create", [True, False])
+def test_url_without_database_rejected(target: str, create: bool) -> None:
+    with pytest.raises(SvcplanError) as raised:
+        open_store(target, create=create)
+
+    problem = only_problem(raised.value)
+    assert problem.code == "unsupported-store"
+    assert "names no database" in problem.message
+    assert "/DATABASE" in problem.hint
+    assert "s3cret" not in str(raised.value)
+
+
+# --- plan ids beyond 64 bits ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("plan_id", [2**63, 99999999999999999999999, -(2**63) - 1])
+def test_huge_plan_id_unknown(store: Store, plan_id: int) -> None:
+    stored = store.create_plan(new_plan(), actor="U-spatel")
+    huge = Plan.from_dict({**stored.to_dict(), "id": plan_id})
+    calls = {
+        "load_plan": lambda: store.load_plan(plan_id),
+        "history": lambda: store.history(plan_id),
+        "baselines": lambda: store.baselines(plan_id),
+        "baseline": lambda: store.baseline(plan_id, "submitted"),
+        "clone_plan": lambda: store.clone_plan(plan_id, actor="U-spatel"),
+        "plan_record": lambda: store.plan_record(plan_id),
+        "save_plan": lambda: store.save_plan(huge, expected_version=1, actor="U-spatel",
+                                             events=[Applied("plan.note", "plan", {}, {})]),
+        "add_baseline": lambda: store.add_baseline(huge, "before", actor="U-spatel"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(SvcplanError) as raised:
+            call()
+        problem = only_problem(raised.value)
+        assert problem.code == "unknown-plan", name
+        assert str(plan_id) in problem.message, name
+    assert store.load_plan(1) == stored
+    assert [event.seq for event in store.history(1)] == [1]
+
+
+def test_largest_plan_id_unknown(store: Store) -> None:
+    with pytest.raises(SvcplanError) as raised:
+        store.load_plan(2**63 - 1)
+
+    assert only_problem(raised.value).code == "unknown-plan"
+
+
+# --- the command line on a target without a store ----------------------------------
+
+
+@pytest.mark.parametrize("command", [["plan", "list"], ["plan", "show", "1"], ["evaluate", "1"],
+                                     ["plan", "history", "1"], ["plan", "export", "1"]])
+def test_cli_rejects_target_without_store(capsys: pytest.CaptureFixture[str], store_target: str,
+                                                command: list[str]) -> None:
+    from svcplan.cli import main
+
+    code = main(["--db", store_target, "--today", "2027-04-02", *command])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "store-not-found" in error
+    assert "svcplan plan new" in error
+    assert "Traceback" not in error
+    if is_postgresql(store_target):
+        assert table_names(store_target) == set()
+    else:
+        assert not Path(store_target).exists()
+
+
+def test_cli_rejects_url_without_database(capsys: pytest.CaptureFixture[str]) -> None:
+    from svcplan.cli import main
+
+    code = main(["--db", "postgresql://", "plan", "list"])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "names no database" in error
+    assert "postgresql://USER@HOST:PORT/DATABASE" in error
+
+
+def test_plan_new_creates_store(capsys: pytest.CaptureFixture[str], store_target: str) -> None:
+    from svcplan.cli import main
+
+    code = main(["--db", store_target, "--today", "2027-04-02", "plan", "new", "--as", "U-spatel",
+                 "--template", "wioa-individual-employment-plan",
+                 "--case", str(REPOSITORY / "examples" / "cases" / "employment-reyes.yaml")])
+
+    assert code == 0, capsys.readouterr().err
+    assert {"plans", "events", "schema_migrations"} <= table_names(store_target)
+    assert main(["--db", store_target, "plan", "list"]) == 0
+
+
+@pytest.mark.parametrize("command", [["plan", "show", "99999999999999999999999"],
+                                     ["plan", "history", "99999999999999999999999"],
+                                     ["plan", "export", "9223372036854775808"],
+                                     ["evaluate", "99999999999999999999999"]])
+def test_cli_huge_plan_id_unknown(capsys: pytest.CaptureFixture[str], store: Store,
+                                                   store_target: str, command: list[str]) -> None:
+    from svcplan.cli import main
+
+    store.create_plan(new_plan(), actor="U-spatel")
+
+    code = main(["--db", store_target, "--today", "2027-04-02", *command])
+
+    error = capsys.readouterr().err
+    assert code == 1, error
+    assert "unknown-plan" in error
+    assert "internal error" not in error
