@@ -22,6 +22,7 @@ from svcplan import __version__
 from svcplan.dates import parse_date
 from svcplan.errors import Location, RejectedChange, SvcplanError
 from svcplan.permissions import visible_plan
+from svcplan.export import read_exports
 from svcplan.instantiate import PlanOptions
 from svcplan.load import parse_text
 from svcplan.progress import Change
@@ -554,7 +555,9 @@ def cmd_plan_export(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_import(args: argparse.Namespace) -> int:
-    stored = import_exports(_workspace(args, store=True, create=True), args.file, new_ids=args.new_id)
+    records = read_exports(args.file)  # before the store opens, so a bad file creates no database
+    stored = import_exports(_workspace(args, store=True, create=True), args.file, new_ids=args.new_id,
+                            records=records)
     _out(f"imported {len(stored)} plan{'s' if len(stored) != 1 else ''}: {', '.join(map(str, stored))}")
     return EXIT_OK
 

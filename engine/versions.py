@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from .baseline import Comparison, compare_stored as _compare_stored, take_baseline
 from .errors import Location, SvcplanError
@@ -18,7 +18,7 @@ from .evaluate import check_new_constraints
 from .export import export_text, read_exports
 from .permissions import acting_user
 from .plan import Plan
-from .store import Baseline
+from .store import Baseline, PlanRecord
 from .upgrade import Upgrade, check_clearance, prepare_upgrade
 
 if TYPE_CHECKING:
@@ -91,13 +91,17 @@ def export_stored(workspace: Workspace, plan_id: int) -> str:
     return export_text(workspace.require_store().plan_record(plan_id))
 
 
-def import_exports(workspace: Workspace, path: Path, *, new_ids: bool) -> list[int]:
+def import_exports(
+    workspace: Workspace, path: Path, *, new_ids: bool, records: Sequence[PlanRecord] | None = None
+) -> list[int]:
     """Import every plan in an export file, a JSON array of exports or a folder of them, in one transaction.
 
     A plan keeps its id when it is free. A taken id rejects the whole import unless
     `new_ids` is true, and then that plan gets the next free id. Returns the ids stored.
+    `records` are the exports already read from `path`, when the caller read them
+    first (so that a bad file is reported before any store is opened).
     """
-    records = read_exports(path)
+    records = list(records) if records is not None else read_exports(path)
     raw_pause = os.environ.get(IMPORT_PAUSE_VARIABLE, "")
     try:
         pause = float(raw_pause) if raw_pause else 0.0

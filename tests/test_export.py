@@ -365,3 +365,17 @@ def test_empty_import_rejected(capsys: pytest.CaptureFixture[str], store: Store,
     with pytest.raises(SvcplanError) as raised:
         read_exports(path)
     assert raised.value.problems[0].code == "nothing-to-import"
+
+
+def test_bad_import_creates_no_database(tmp_path, capsys):
+    from svcplan.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    db = tmp_path / "new.db"
+
+    status = main(["--db", str(db), "plan", "import", str(bad)])
+
+    assert status == 1
+    assert "nothing" in capsys.readouterr().err
+    assert not db.exists()
