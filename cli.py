@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Callable, Sequence
 from svcplan import __version__
 from svcplan.dates import parse_date
 from svcplan.errors import Location, RejectedChange, SvcplanError
-from svcplan.permissions import visible_plan
+from svcplan.permissions import concerns_hidden_item, hidden_item_ids, visible_plan
 from svcplan.export import read_exports
 from svcplan.instantiate import PlanOptions
 from svcplan.load import parse_text
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     history = plan.add_parser("history", help="show every recorded change of a plan")
     history.add_argument("plan", type=_plan_id)
     history.add_argument("--format", choices=("text", "json"), default="text")
+    _viewer(history)
     history.set_defaults(handler=cmd_plan_history)
     apply = plan.add_parser("apply", help="record the changes of a progress file, all or none")
     apply.add_argument("plan", type=_plan_id)
@@ -207,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("plans", nargs="*", type=_plan_id, metavar="PLAN", help="plan ids (default: every plan)")
     evaluate.add_argument("--as-of", type=_date_argument, metavar="DATE", help="evaluation date (default: today)")
     evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    _viewer(evaluate)
     evaluate.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                           help="override a rule parameter, e.g. due_soon_days=14")
     evaluate.add_argument("--due-soon-days", type=int, metavar="DAYS",
@@ -223,6 +226,12 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
                         help="leave out an item that is not mandatory (repeatable)")
     parser.add_argument("--participant", action="append", default=[], metavar="PERSON",
                         help="add a case participant to the plan beyond the case file's list (repeatable)")
+
+
+def _viewer(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="actor", metavar="USER",
+                        help="show only what this user's sensitivity clearance allows "
+                             "(default: $SVCPLAN_USER, else everything)")
 
 
 def _actor(parser: argparse.ArgumentParser) -> None:
@@ -386,7 +395,12 @@ def cmd_plan_show(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_history(args: argparse.Namespace) -> int:
-    events = _workspace(args, store=True).require_store().history(args.plan)
+    store = _workspace(args, store=True).require_store()
+    events = store.history(args.plan)
+    viewer = _actor_of(args)
+    if viewer is not None:
+        hidden = hidden_item_ids(store.load_plan(args.plan), viewer, Location("command line (--as)"))
+        events = [event for event in events if not concerns_hidden_item(event.target, hidden)]
     if args.format == "json":
         _out(json.dumps([{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
                           "target": e.target, "before": e.before, "after": e.after} for e in events], indent=2))
@@ -438,11 +452,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     as_of = args.as_of or workspace.today
     plan_ids = args.plans or [summary.id for summary in store.list_plans()]
     results = []
+    viewer = _actor_of(args)
     for plan_id in plan_ids:
         evaluation = evaluate_stored(workspace, plan_id, as_of)
+        plan = store.load_plan(plan_id)
+        hidden_count = 0
+        if viewer is not None:
+            hidden = hidden_item_ids(plan, viewer, Location("command line (--as)"))
+            shown = tuple(f for f in evaluation.findings if not concerns_hidden_item(f.element, hidden))
+            hidden_count = len(evaluation.findings) - len(shown)
+            evaluation = replace(evaluation, findings=shown)
         results.append(evaluation)
         if args.format == "text":
-            _out(report.evaluation_text(evaluation, store.load_plan(plan_id), colour=report.use_colour(sys.stdout)))
+            _out(report.evaluation_text(evaluation, plan, colour=report.use_colour(sys.stdout)))
+            if hidden_count:
+                _out(f"  {hidden_count} finding{'s are' if hidden_count != 1 else ' is'} hidden: "
+                     f"about items above the sensitivity clearance of {viewer}")
     if args.format == "json":
         _out(json.dumps([evaluation.to_dict() for evaluation in results], indent=2))
     return EXIT_OK

@@ -98,3 +98,15 @@ def visible_plan(plan: Plan, actor: str, location: Location) -> tuple[Plan, int]
     visible = copy.deepcopy(plan)
     visible.items = [item for item in plan.items if item.sensitivity <= clearance(user)]
     return visible, len(plan.items) - len(visible.items)
+
+
+def hidden_item_ids(plan: Plan, actor: str, location: Location) -> set[str]:
+    """Return the ids of the items of `plan` above the clearance of `actor`."""
+    user = acting_user(plan, actor, "plan.show", location)
+    return {item.id for item in plan.items if item.sensitivity > clearance(user)}
+
+
+def concerns_hidden_item(target: str, hidden: set[str]) -> bool:
+    """Tell whether a finding's element or an event's target (``item:ID`` or ``item:ID:field``) is a hidden item."""
+    kind, _, rest = target.partition(":")
+    return kind == "item" and rest.split(":", 1)[0] in hidden

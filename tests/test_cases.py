@@ -250,3 +250,22 @@ def test_recording_the_same_start_twice_changes_nothing(capsys, tmp_path):
     assert "nothing changed" in out
     _, after, _ = svcplan(capsys, db, "plan", "history", str(plan_id), "--format", "json")
     assert after == before
+
+
+def test_viewer_sees_only_cleared_findings_and_history(capsys, tmp_path):
+    db = tmp_path / "plans.db"
+    plan_id = open_with_story(capsys, db, "foster-care-whitlock", "foster-care-case-plan", "2027-04-02")
+
+    everything = findings(capsys, db, plan_id, "2027-04-02")
+    cleared = findings(capsys, db, plan_id, "2027-04-02", "--as", "U-hlin")
+
+    # Hao Lin's clearance is 2; the substance-use assessment has sensitivity 3.
+    assert ("item-start-overdue", "item:substance-use-assessment") in everything
+    assert not [f for f in cleared if f[1] == "item:substance-use-assessment"]
+    assert ("item-start-overdue", "item:parenting-classes-father") in cleared
+
+    code, out, _ = svcplan(capsys, db, "plan", "history", str(plan_id), "--format", "json", "--as", "U-hlin")
+    assert code == 0
+    targets = {event["target"] for event in json.loads(out)}
+    assert "item:medical-exam" not in targets
+    assert "item:parenting-classes-mother" in targets
