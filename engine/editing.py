@@ -14,21 +14,16 @@ from datetime import date
 from typing import Any, Callable
 
 from .dates import parse_date
-from .errors import Problem, RejectedChange
 from .model import ItemKind, ItemType, RatePeriod, UnitAllowance
 from .permissions import acting_user, clearance, require_clearance
 from .plan import AgreementStatus, Group, Milestone, Plan, PlanItem, SubGoal, UnitsAuthorisation
-from .progress import Applied, Change, ChangeContext, _changed, _number, _snapshot
+from .progress import Applied, Change, ChangeContext, _changed, _item, _milestone, _number, _reject, _snapshot
 
 ELEMENT_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 CATEGORIES = ("achieve-an-objective", "meet-a-need", "overcome-a-barrier")
 CUSTOM_ITEM_TYPE = "custom"
 """The item type of a custom item added without an item type of the library."""
 REASSIGNABLE_FIELDS = ("owner", "responsibility")
-
-
-def _reject(change: Change, code: str, message: str, value: object = None, hint: str = "") -> RejectedChange:
-    return RejectedChange([Problem(change.location, code, message, value=value, hint=hint)])
 
 
 def _text(change: Change, key: str, *, required: bool = False) -> str | None:
@@ -107,24 +102,6 @@ def _group(plan: Plan, change: Change, key: str = "group") -> Group:
                       group_id,
                       f"plan groups of this plan: {', '.join(g.id for g in plan.groups) or 'none'}")
     return found
-
-
-def _item(plan: Plan, change: Change) -> PlanItem:
-    item = plan.item(str(change.values.get("item")))
-    if item is None:
-        raise _reject(change, "unknown-item", f"{change.action}: plan {plan.id} has no item "
-                      f"{change.values.get('item')!r}", change.values.get("item"),
-                      f"items of this plan: {', '.join(i.id for i in plan.items)}")
-    return item
-
-
-def _milestone(plan: Plan, change: Change) -> Milestone:
-    milestone = plan.milestone(str(change.values.get("milestone")))
-    if milestone is None:
-        raise _reject(change, "unknown-milestone", f"{change.action}: plan {plan.id} has no milestone "
-                      f"{change.values.get('milestone')!r}", change.values.get("milestone"),
-                      f"milestones of this plan: {', '.join(m.id for m in plan.milestones)}")
-    return milestone
 
 
 def _anchored_on(plan: Plan, kind: str, element: PlanItem | Milestone, template_id: str | None) -> list[str]:

@@ -19,7 +19,7 @@ from .dates import parse_date
 from .errors import Location, Problem, RejectedChange
 from .permissions import acting_user, require_clearance
 from .plan import Agreement, AgreementStatus, Approval, Extension, Milestone, Plan, PlanItem
-from .progress import Applied, Change, ChangeContext
+from .progress import Applied, Change, ChangeContext, _item, _reject
 
 _PAST_TENSE = {
     "submit": "submitted", "approve": "approved", "reject": "rejected", "activate": "activated", "close": "closed",
@@ -156,10 +156,6 @@ def check_guarded(plan: Plan, change: Change) -> None:
 # --- helpers ------------------------------------------------------------------
 
 
-def _reject(change: Change, code: str, message: str, value: object = None, hint: str = "") -> RejectedChange:
-    return RejectedChange([Problem(change.location, code, message, value=value, hint=hint)])
-
-
 def _day(change: Change, context: ChangeContext, key: str = "on") -> date:
     """Return the date `key` of the change, today when it is not given; it may not be in the future."""
     raw = change.values.get(key)
@@ -177,15 +173,6 @@ def _day(change: Change, context: ChangeContext, key: str = "on") -> date:
 
 def _user(plan: Plan, change: Change, context: ChangeContext) -> Mapping[str, Any] | None:
     return acting_user(plan, context.actor, change.action, change.location) if context.actor else None
-
-
-def _item(plan: Plan, change: Change) -> PlanItem:
-    item = plan.item(str(change.values.get("item")))
-    if item is None:
-        raise _reject(change, "unknown-item", f"{change.action}: plan {plan.id} has no item "
-                      f"{change.values.get('item')!r}", change.values.get("item"),
-                      f"items of this plan: {', '.join(i.id for i in plan.items)}")
-    return item
 
 
 def _approve_items(plan: Plan, change: Change, context: ChangeContext) -> tuple[dict[str, str], dict[str, str]]:
