@@ -1,8 +1,8 @@
 """The svcplan command line: parses arguments, calls the engine, prints what it returns.
 
-Exit status: 0 on success; 1 when input has problems or a change is rejected;
-2 when svcplan could not run (a bad option, a file or database it cannot read);
-3 on an internal error, which is a bug in svcplan.
+Exit status: 0 on success, and 1 when input has problems or a change is rejected.
+2 means svcplan could not run: a bad option, or a file or database it cannot read.
+3 is an internal error, which is a bug in svcplan, and 130 an interrupted command.
 """
 
 from __future__ import annotations

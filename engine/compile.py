@@ -194,7 +194,7 @@ class _CompileContext:
 
 @dataclass
 class _FileResult:
-    """What reading one file produced: its problems and, where it passed, its content.
+    """The result of reading one file: its problems and, where it passed, its content.
 
     `document` is kept for item-types and rules files, and `template` for a plan
     template that compiled. A template's document stays in the process that read

@@ -2,7 +2,7 @@
 
 Every stage of the pipeline reports bad input as a `Problem` with a `Location`.
 A stage that cannot go on raises `SvcplanError` carrying one or more problems.
-Anything else that escapes is a bug in svcplan, and the CLI says so.
+Anything else that escapes is a bug in svcplan, and the CLI reports it as one.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class Instantiation:
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """What a case worker asks for beyond the template's defaults."""
+    """The choices a case worker makes beyond the template's defaults."""
 
     include: frozenset[str] = frozenset()
     """Ids of optional items, sub-goals or groups to add."""

@@ -6,10 +6,11 @@ and waiving a milestone whose configuration requires it need a user with
 `may_approve`. A user sees and changes an item only with a sensitivity clearance
 at least the item's sensitivity.
 
-NOTE: these checks decide what svcplan does on a user's behalf; they are not an
-access-control boundary. Whoever can open the plan database reads every plan,
-and commands that only read (`evaluate`, `plan history`, `plan show` without
-`--as`) show everything, because supervisors and CI use them as an overview.
+NOTE: these checks decide what svcplan does on a user's behalf. They are not an
+access-control boundary, because anyone who can open the plan database reads
+every plan. The commands that only read (`evaluate`, `plan history`,
+`plan show`) hide items above a clearance only when a user is given, since
+supervisors and CI use them without one as an overview.
 """
 
 from __future__ import annotations

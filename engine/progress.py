@@ -56,7 +56,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Applied:
-    """What a change did: the target and its fields before and after."""
+    """The effect of one change: its target, and the target's changed fields before and after."""
 
     action: str
     target: str

@@ -201,7 +201,7 @@ def open_store(target: str | Path, *, timeout: float = 10.0, create: bool = True
     A `postgresql://` or `postgres://` URL opens PostgreSQL, and a file path or
     `sqlite:///PATH` opens SQLite (four slashes for an absolute path). `timeout`
     is how many seconds a write waits for another writer's lock before failing
-    with `store-busy`. With `create` false, a target that holds no svcplan schema
+    with `store-busy`. With `create` false, a target that contains no svcplan schema
     yet (a missing SQLite file, or a database without svcplan's tables) is refused
     with `store-not-found` and left as it was: no file or table is created. An
     existing store of an older schema version is still upgraded. Raises

@@ -2,7 +2,7 @@
 # The main job end to end on the embedded defaults: validate the shipped library,
 # open a plan for each example case as its case worker, walk it through approval
 # by the case's supervisor and the client's agreement, record what its story
-# tells, and evaluate each plan as of the case's date. Uses a fresh SQLite file
+# describes, and evaluate each plan as of the case's date. Uses a fresh SQLite file
 # in .demo/.
 set -eu
 

@@ -2,7 +2,7 @@
 
 Each test drives the real command line on the shipped templates and rules, a
 real SQLite file and the real rules engine, and checks the findings the case's
-story calls for, and that nothing else is flagged where the story says so.
+story calls for. Where the story reports nothing else, the test checks that nothing else is flagged.
 """
 
 from __future__ import annotations
